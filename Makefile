@@ -1,0 +1,34 @@
+# Two commands matter: `make run` and `make test`. Everything they need is installed here.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint install migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/orders serve --port 8000
+
+migrate: $(STAMP)
+	$(BIN)/orders migrate
+
+lint: $(STAMP)
+	$(BIN)/ruff check orders projections tests bench
+	$(BIN)/ruff format --check orders projections tests bench
+	$(BIN)/mypy orders projections
+
+test: lint
+	$(BIN)/pytest -q
+
+clean:
+	rm -rf $(VENV) .orders .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""orders: an event-sourced, idempotent order service."""

@@ -1,0 +1,50 @@
+"""Connection pools configured the way the store expects."""
+
+from __future__ import annotations
+
+import asyncpg
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb travels as raw JSON bytes in both directions: msgspec encodes and decodes them
+    # directly, with no intermediate Python dicts (binary jsonb is a version byte, then text).
+    await conn.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        encoder=lambda value: b"\x01" + value,
+        decoder=lambda value: value[1:],
+        format="binary",
+    )
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    size: int,
+    timeout_seconds: float = 5.0,
+    lock_timeout_ms: int = 2000,
+    application_name: str = "orders",
+) -> asyncpg.Pool:
+    """A pool of `size` connections whose statements give up after `timeout_seconds` and whose
+    waits on another transaction's row give up after `lock_timeout_ms`."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=size,
+        max_size=size,
+        init=_init_connection,
+        command_timeout=timeout_seconds,
+        timeout=timeout_seconds,
+        server_settings={
+            "application_name": application_name,
+            "lock_timeout": str(lock_timeout_ms),
+        },
+    )
+    assert pool is not None
+    return pool
+
+
+async def connect(dsn: str, *, application_name: str = "orders") -> asyncpg.Connection:
+    """A single connection with the store's codecs (for migrations, projectors, tools)."""
+    conn = await asyncpg.connect(dsn, server_settings={"application_name": application_name})
+    await _init_connection(conn)
+    return conn

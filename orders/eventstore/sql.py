@@ -1,0 +1,62 @@
+"""Every statement the event store runs, one constant per job, with the reason for each lock.
+
+Appends run under READ COMMITTED (the default). Nothing here takes an explicit lock: the
+unique constraint on (stream_id, version) decides every race. A second writer of the same
+stream waits on the first one's uncommitted row (bounded by `lock_timeout`) and then fails
+with a unique violation, which the store turns into StreamAlreadyExists/WrongExpectedVersion.
+"""
+
+# The appended rows are exposed as `new_events` so that an inline projection can follow in
+# the same statement (one round trip, one transaction); `{then}` is that projection's SQL or
+# nothing. $2 is the expected version: 0 for "no stream" (version 1 then conflicts if the
+# stream exists, so the current version need not be read), NULL for "any", else exact. For an
+# exact version the guard compares with the stream's current version; two writers that both
+# pass it still collide on the unique constraint.
+APPEND = """
+WITH current_version AS (
+    SELECT CASE WHEN $2::integer = 0 THEN 0
+                ELSE (SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1)
+           END AS version
+), new_events AS (
+    INSERT INTO events (stream_id, version, event_type, data, metadata)
+    SELECT $1, current_version.version + e.ord, e.event_type, e.data, e.metadata
+    FROM current_version,
+         unnest($3::text[], $4::jsonb[], $5::jsonb[])
+             WITH ORDINALITY AS e(event_type, data, metadata, ord)
+    WHERE $2::integer IS NULL OR current_version.version = $2::integer
+    ORDER BY e.ord
+    RETURNING position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
+){then}
+SELECT position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
+FROM new_events ORDER BY position
+"""
+
+READ_STREAM = """
+SELECT position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
+FROM events WHERE stream_id = $1 ORDER BY version
+"""
+
+# Gap safety: positions come from a sequence and are taken before commit, so a transaction
+# holding position 10 can commit after one holding 11. A reader that checkpointed at 11 would
+# skip 10 forever. Instead readers go in (tx_id, position) order and only read rows whose
+# transaction is older than the oldest one still running (the snapshot's xmin): every such
+# transaction has committed or aborted, so no row can appear before the returned ones later.
+# Writers are never blocked; a reader merely lags behind the oldest open transaction.
+READ_ALL = """
+SELECT position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
+FROM events
+WHERE (tx_id, position) > ($1::xid8, $2::bigint)
+  AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY tx_id, position
+LIMIT $3
+"""
+
+# The newest position in read_all order among committed, safely readable events.
+HEAD = """
+SELECT tx_id, position FROM events
+WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY tx_id DESC, position DESC
+LIMIT 1
+"""
+
+NOTIFY = "SELECT pg_notify($1, '')"

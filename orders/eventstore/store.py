@@ -1,0 +1,192 @@
+"""The PostgreSQL event store: append, read a stream, read everything in a gap-safe order."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Final, Literal, NamedTuple
+
+import asyncpg
+import msgspec
+
+from orders.eventstore import sql
+from orders.eventstore.errors import (
+    AppendBlocked,
+    StoreUnavailable,
+    StreamAlreadyExists,
+    WrongExpectedVersion,
+)
+from orders.eventstore.notify import AppendNotifier
+
+NO_STREAM: Final = "no_stream"
+ANY: Final = "any"
+ExpectedVersion = Literal["no_stream", "any"] | int
+"""`"no_stream"`: the stream must not exist; `"any"`: append at the end, whatever it is;
+an int: the stream must be at exactly that version."""
+
+# "any" retries when a concurrent writer took the next version first; each retry re-reads the
+# current version, so only a stream under heavy contention can exhaust this.
+_ANY_ATTEMPTS = 10
+
+
+class Position(NamedTuple):
+    """A place in `read_all` order; store it as a checkpoint and pass it back as `after`."""
+
+    tx_id: int
+    position: int
+
+
+START = Position(0, 0)
+
+
+class NewEvent(msgspec.Struct, frozen=True):
+    """An event to append: its type name and its data and metadata as JSON documents."""
+
+    type: str
+    data: bytes
+    metadata: bytes = b"{}"
+
+
+class RecordedEvent(msgspec.Struct, frozen=True):
+    """An event as stored: where it stands in its stream and in the whole store."""
+
+    position: int
+    stream_id: str
+    version: int
+    type: str
+    data: bytes
+    metadata: bytes
+    tx_id: int
+    recorded_at: datetime
+
+    @property
+    def checkpoint(self) -> Position:
+        return Position(self.tx_id, self.position)
+
+
+class EventStore:
+    """Append-only event streams over an asyncpg pool (see `orders.eventstore.pool`)."""
+
+    def __init__(self, pool: asyncpg.Pool, notifier: AppendNotifier | None = None) -> None:
+        self._pool = pool
+        self._notifier = notifier
+        self._append_sql: dict[str, str] = {}
+
+    async def append(
+        self,
+        stream_id: str,
+        events: Sequence[NewEvent],
+        expected: ExpectedVersion,
+        *,
+        then: str = "",
+    ) -> list[RecordedEvent]:
+        """Append `events` atomically to `stream_id` if it is at the `expected` version.
+
+        `then` continues the statement's WITH list after the CTE `new_events` (the appended
+        rows): an inline projection that commits or fails together with the append.
+
+        Raises StreamAlreadyExists or WrongExpectedVersion on a conflict, AppendBlocked when a
+        concurrent writer of the stream holds it past `lock_timeout`, StoreUnavailable when the
+        database is unreachable or too slow.
+        """
+        if not events:
+            raise ValueError("append needs at least one event")
+        version = _expected_number(expected)
+        args = (
+            stream_id,
+            version,
+            [e.type for e in events],
+            [e.data for e in events],
+            [e.metadata for e in events],
+        )
+        statement = self._append_statement(then)
+        attempts = _ANY_ATTEMPTS if expected == ANY else 1
+        for attempt in range(attempts):
+            try:
+                with _driver_errors(stream_id):
+                    rows = await self._pool.fetch(statement, *args)
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name != "events_stream_version_key":
+                    raise StoreUnavailable(f"unexpected constraint: {exc.constraint_name}") from exc
+                if attempt + 1 < attempts:
+                    continue
+                if expected == NO_STREAM:
+                    raise StreamAlreadyExists(stream_id) from None
+                raise WrongExpectedVersion(stream_id, expected) from None
+            if not rows:
+                raise WrongExpectedVersion(stream_id, expected)
+            if self._notifier is not None:
+                self._notifier.poke()
+            return [_recorded(row) for row in rows]
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
+        """Every event of `stream_id` in version order; empty if the stream does not exist."""
+        with _driver_errors(stream_id):
+            rows = await self._pool.fetch(sql.READ_STREAM, stream_id)
+        return [_recorded(row) for row in rows]
+
+    async def read_all(self, after: Position = START, limit: int = 1000) -> list[RecordedEvent]:
+        """Up to `limit` events after `after`, gap-safe (see `sql.READ_ALL`)."""
+        with _driver_errors(None):
+            rows = await self._pool.fetch(sql.READ_ALL, after.tx_id, after.position, limit)
+        return [_recorded(row) for row in rows]
+
+    async def head(self) -> Position:
+        """The position of the newest event `read_all` can return now (START when empty)."""
+        with _driver_errors(None):
+            row = await self._pool.fetchrow(sql.HEAD)
+        return START if row is None else Position(row["tx_id"], row["position"])
+
+    def _append_statement(self, then: str) -> str:
+        statement = self._append_sql.get(then)
+        if statement is None:
+            statement = self._append_sql[then] = sql.APPEND.format(then=then)
+        return statement
+
+
+def _expected_number(expected: ExpectedVersion) -> int | None:
+    """The version the append SQL compares with: 0 for no stream, NULL for any."""
+    if expected == NO_STREAM:
+        return 0
+    if expected == ANY:
+        return None
+    if isinstance(expected, int) and expected >= 0:
+        return expected
+    raise ValueError(f"not an expected version: {expected!r}")
+
+
+def _recorded(row: asyncpg.Record) -> RecordedEvent:
+    return RecordedEvent(
+        position=row["position"],
+        stream_id=row["stream_id"],
+        version=row["version"],
+        type=row["event_type"],
+        data=row["data"],
+        metadata=row["metadata"],
+        tx_id=row["tx_id"],
+        recorded_at=row["recorded_at"],
+    )
+
+
+@contextlib.contextmanager
+def _driver_errors(stream_id: str | None) -> Iterator[None]:
+    """Turn the driver's failures into the store's errors; unique violations pass through
+    for `append` to interpret."""
+    try:
+        yield
+    except asyncpg.UniqueViolationError:
+        raise
+    except asyncpg.LockNotAvailableError as exc:
+        raise AppendBlocked(stream_id or "") from exc
+    except (
+        OSError,
+        TimeoutError,
+        asyncpg.InterfaceError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.CannotConnectNowError,
+        asyncpg.AdminShutdownError,
+        asyncpg.QueryCanceledError,
+    ) as exc:
+        raise StoreUnavailable(f"database unavailable: {type(exc).__name__}") from exc

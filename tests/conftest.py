@@ -1,0 +1,51 @@
+"""Fixtures shared by every test that needs PostgreSQL.
+
+Tests run against `ORDERS_TEST_DATABASE_URL` when it is set, else against an embedded server
+started for the session. Each test module gets its own database, copied from a migrated
+template, so no test depends on another's data or on the order tests run in.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from orders.eventstore import EventStore
+from orders.eventstore.pool import create_pool
+from tests.support.databases import DatabaseFactory, test_server
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    with test_server(os.environ.get("ORDERS_TEST_DATABASE_URL")) as url:
+        yield url
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def databases(server_url: str) -> AsyncIterator[DatabaseFactory]:
+    factory = DatabaseFactory(server_url)
+    await factory.prepare()
+    yield factory
+    await factory.drop_all()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def database_url(databases: DatabaseFactory) -> str:
+    """A migrated database of this test module's own."""
+    return await databases.create()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, size=8)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def store(pool: asyncpg.Pool) -> EventStore:
+    return EventStore(pool)

@@ -1,0 +1,106 @@
+"""What any event store must do, run against the PostgreSQL store."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import msgspec
+import pytest
+
+from orders.eventstore import (
+    ANY,
+    NO_STREAM,
+    START,
+    EventStore,
+    NewEvent,
+    StreamAlreadyExists,
+    WrongExpectedVersion,
+)
+
+
+def new_stream() -> str:
+    return f"test-{uuid.uuid4()}"
+
+
+def event(n: int) -> NewEvent:
+    return NewEvent("Happened", msgspec.json.encode({"n": n}), b'{"request_id": "r"}')
+
+
+async def test_appended_events_read_back_in_version_order(store: EventStore) -> None:
+    stream = new_stream()
+    recorded = await store.append(stream, [event(1), event(2), event(3)], NO_STREAM)
+
+    assert [e.version for e in recorded] == [1, 2, 3]
+    read = await store.read_stream(stream)
+    assert read == recorded
+    assert [msgspec.json.decode(e.data) for e in read] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert msgspec.json.decode(read[0].metadata) == {"request_id": "r"}
+
+
+async def test_reading_a_missing_stream_gives_nothing(store: EventStore) -> None:
+    assert await store.read_stream(new_stream()) == []
+
+
+async def test_no_stream_append_to_an_existing_stream_is_refused(store: EventStore) -> None:
+    stream = new_stream()
+    await store.append(stream, [event(1)], NO_STREAM)
+
+    with pytest.raises(StreamAlreadyExists):
+        await store.append(stream, [event(2), event(3)], NO_STREAM)
+    assert len(await store.read_stream(stream)) == 1
+
+
+async def test_exact_version_appends_only_at_that_version(store: EventStore) -> None:
+    stream = new_stream()
+    await store.append(stream, [event(1)], NO_STREAM)
+
+    appended = await store.append(stream, [event(2)], 1)
+    assert [e.version for e in appended] == [2]
+    for stale_or_ahead in (0, 1, 3, 7):
+        with pytest.raises(WrongExpectedVersion):
+            await store.append(stream, [event(9)], stale_or_ahead)
+    assert [e.version for e in await store.read_stream(stream)] == [1, 2]
+
+
+async def test_exact_version_on_a_missing_stream_is_refused(store: EventStore) -> None:
+    with pytest.raises(WrongExpectedVersion):
+        await store.append(new_stream(), [event(1)], 3)
+
+
+async def test_any_appends_at_the_end_whatever_the_version(store: EventStore) -> None:
+    stream = new_stream()
+    await store.append(stream, [event(1)], ANY)
+    await store.append(stream, [event(2), event(3)], ANY)
+    assert [e.version for e in await store.read_stream(stream)] == [1, 2, 3]
+
+
+async def test_read_all_continues_from_a_checkpoint(store: EventStore) -> None:
+    before = await store.head()
+    stream = new_stream()
+    recorded = await store.append(stream, [event(1), event(2)], NO_STREAM)
+
+    seen = await store.read_all(after=before)
+    assert seen == recorded
+    assert await store.read_all(after=seen[-1].checkpoint) == []
+    assert await store.head() == recorded[-1].checkpoint
+    assert (await store.read_all(after=START, limit=1))[0].position >= 1
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE events SET data = '{}'::jsonb",
+        "DELETE FROM events",
+        "TRUNCATE events",
+    ],
+)
+async def test_events_cannot_be_changed_or_removed(
+    store: EventStore, pool: asyncpg.Pool, statement: str
+) -> None:
+    await store.append(new_stream(), [event(1)], NO_STREAM)
+    count = await pool.fetchval("SELECT count(*) FROM events")
+
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+        await pool.execute(statement)
+    assert await pool.fetchval("SELECT count(*) FROM events") == count
