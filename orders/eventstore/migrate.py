@@ -15,6 +15,7 @@ from importlib import resources
 import asyncpg
 
 from orders.eventstore.errors import MigrationError
+from orders.eventstore.store import driver_errors
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -76,7 +77,9 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
 
 
-async def pending_migrations(conn: asyncpg.Connection) -> list[int]:
+async def pending_migrations(
+    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+) -> list[int]:
     """Versions this code has that the database lacks (raises if the database is ahead)."""
     known = bundled_migrations()
     exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
@@ -99,3 +102,13 @@ def _check_applied(applied: dict[int, asyncpg.Record], known: list[Migration]) -
                 f"migration {version} ({row['name']}) was changed after it was applied; "
                 "migrations are forward-only: add a new file instead of editing an old one"
             )
+
+
+async def schema_is_current(pool: asyncpg.Pool) -> bool:
+    """Whether the database answers and has every migration this code knows (no more)."""
+    with driver_errors(None):
+        async with pool.acquire() as conn:
+            try:
+                return not await pending_migrations(conn)
+            except MigrationError:
+                return False

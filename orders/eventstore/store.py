@@ -104,7 +104,7 @@ class EventStore:
         attempts = _ANY_ATTEMPTS if expected == ANY else 1
         for attempt in range(attempts):
             try:
-                with _driver_errors(stream_id):
+                with driver_errors(stream_id):
                     rows = await self._pool.fetch(statement, *args)
             except asyncpg.UniqueViolationError as exc:
                 if exc.constraint_name != "events_stream_version_key":
@@ -123,19 +123,19 @@ class EventStore:
 
     async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
         """Every event of `stream_id` in version order; empty if the stream does not exist."""
-        with _driver_errors(stream_id):
+        with driver_errors(stream_id):
             rows = await self._pool.fetch(sql.READ_STREAM, stream_id)
         return [_recorded(row) for row in rows]
 
     async def read_all(self, after: Position = START, limit: int = 1000) -> list[RecordedEvent]:
         """Up to `limit` events after `after`, gap-safe (see `sql.READ_ALL`)."""
-        with _driver_errors(None):
+        with driver_errors(None):
             rows = await self._pool.fetch(sql.READ_ALL, after.tx_id, after.position, limit)
         return [_recorded(row) for row in rows]
 
     async def head(self) -> Position:
         """The position of the newest event `read_all` can return now (START when empty)."""
-        with _driver_errors(None):
+        with driver_errors(None):
             row = await self._pool.fetchrow(sql.HEAD)
         return START if row is None else Position(row["tx_id"], row["position"])
 
@@ -171,7 +171,7 @@ def _recorded(row: asyncpg.Record) -> RecordedEvent:
 
 
 @contextlib.contextmanager
-def _driver_errors(stream_id: str | None) -> Iterator[None]:
+def driver_errors(stream_id: str | None) -> Iterator[None]:
     """Turn the driver's failures into the store's errors; unique violations pass through
     for `append` to interpret."""
     try:

@@ -1,0 +1,1 @@
+"""The HTTP API (Litestar): routes, problem details, observability, the app factory."""

@@ -1,0 +1,75 @@
+"""The composition root: the only place that knows every part of the service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+
+import projections.orders
+from orders.api.errors import EXCEPTION_HANDLERS
+from orders.api.health import HealthController
+from orders.api.observability import PROMETHEUS, MetricsController, RequestLogMiddleware
+from orders.api.orders import OrdersController
+from orders.create_order import OrderCreator
+from orders.eventstore import EventStore
+from orders.eventstore.notify import AppendNotifier
+from orders.eventstore.pool import create_pool
+from orders.readmodel import ReadModel
+from orders.settings import Settings
+
+
+class Services:
+    """What the routes use, built when the app starts and closed when it stops."""
+
+    creator: OrderCreator
+    read_model: ReadModel
+
+
+def create_app(settings: Settings, database_url: str) -> Litestar:
+    """The HTTP application over the database at `database_url` (already migrated)."""
+    services = Services()
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        pool = await create_pool(
+            database_url,
+            size=settings.pool_size,
+            timeout_seconds=settings.db_timeout_seconds,
+            lock_timeout_ms=settings.lock_timeout_ms,
+        )
+        notifier = AppendNotifier(pool)
+        notifier.start()
+        inline = projections.orders.INLINE if settings.projection_mode == "inline" else ""
+        services.creator = OrderCreator(EventStore(pool, notifier), inline_projection=inline)
+        services.read_model = ReadModel(pool)
+        try:
+            yield
+        finally:
+            await notifier.stop()
+            await pool.close()
+
+    return Litestar(
+        route_handlers=[OrdersController, HealthController, MetricsController],
+        lifespan=[lifespan],
+        dependencies={
+            "creator": Provide(lambda: services.creator, sync_to_thread=False),
+            "read_model": Provide(lambda: services.read_model, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[DefineMiddleware(RequestLogMiddleware), PROMETHEUS.middleware],
+        openapi_config=OpenAPIConfig(
+            title="orders",
+            version="1.0.0",
+            description="An event-sourced, idempotent order service. Errors are RFC 9457 "
+            "problem details (application/problem+json) with a stable `type` per kind.",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin()],
+        ),
+        debug=False,
+    )

@@ -1,0 +1,42 @@
+"""Liveness (the process answers) and readiness (the database answers and is migrated)."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, get
+from litestar.di import NamedDependency
+
+from orders.api import problems
+from orders.api.problems import ProblemError
+from orders.eventstore import StoreUnavailable
+from orders.eventstore.migrate import schema_is_current
+from orders.readmodel import ReadModel
+
+
+class HealthStatus(msgspec.Struct, frozen=True):
+    status: str
+
+
+class HealthController(Controller):
+    tags = ["health"]  # noqa: RUF012 (Litestar reads this class attribute)
+
+    @get("/health/live", summary="The process is up (does not touch the database)")
+    async def live(self) -> HealthStatus:
+        return HealthStatus("ok")
+
+    @get(
+        ["/health/ready", "/api/v1/orders/health"],
+        summary="The database answers and has every migration",
+    )
+    async def ready(self, read_model: NamedDependency[ReadModel]) -> HealthStatus:
+        try:
+            current = await schema_is_current(read_model.pool)
+        except StoreUnavailable:
+            current = False
+        if not current:
+            raise ProblemError(
+                problems.SERVICE_UNAVAILABLE,
+                "the database is unreachable or not migrated",
+                retry_after=1,
+            )
+        return HealthStatus("ready")

@@ -1,0 +1,150 @@
+"""The order routes: create (idempotent), read one, list, count."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+
+from orders.api import problems
+from orders.api.keys import idempotency_key
+from orders.api.observability import KEY_REUSE_CONFLICTS, count_outcome
+from orders.api.problems import Problem, ProblemError
+from orders.api.rendering import ORDERS_PATH, key_reused_problem, outcome_response
+from orders.create_order import KeyReused, OrderCreator
+from orders.domain.commands import OrderRequest
+from orders.readmodel import OrderPage, OrderView, ReadModel
+
+MAX_BODY_BYTES: Final = 64 * 1024
+MAX_PAGE: Final = 500
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        description="The request's unique key: 1 to 255 visible ASCII characters. Every retry "
+        "with the same key and payload gets the recorded outcome back.",
+    ),
+]
+RequestIdHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="X-Request-Id",
+        required=False,
+        description="The older name of the key; when both headers are sent they must be equal.",
+    ),
+]
+
+
+class OrderCount(msgspec.Struct, frozen=True):
+    count: int
+
+
+def _problem_spec(description: str) -> ResponseSpec:
+    return ResponseSpec(Problem, description=description, media_type=problems.MEDIA_TYPE)
+
+
+_CREATE_RESPONSES: Final = {
+    201: ResponseSpec(OrderView, description="Created, or the recorded creation replayed"),
+    400: _problem_spec("Missing or malformed key, malformed body; nothing is recorded"),
+    409: _problem_spec("The first request with this key is still being written; retry"),
+    413: _problem_spec("Body over 64 KiB; nothing is recorded"),
+    415: _problem_spec("Body is not JSON; nothing is recorded"),
+    422: _problem_spec("The order was rejected (recorded), or the key belongs to another payload"),
+    503: _problem_spec("The database is unavailable; retry after Retry-After seconds"),
+}
+
+
+def _require_json(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+    media_type = connection.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise ProblemError(
+            problems.UNSUPPORTED_MEDIA_TYPE,
+            "send the order as JSON with Content-Type: application/json",
+        )
+
+
+class OrdersController(Controller):
+    path = ORDERS_PATH
+    tags = ["orders"]  # noqa: RUF012 (Litestar reads this class attribute)
+
+    @post(
+        ["/", "/create"],
+        guards=[_require_json],
+        request_max_body_size=MAX_BODY_BYTES,
+        status_code=201,
+        responses=_CREATE_RESPONSES,
+        summary="Create an order, exactly once per key",
+        description="`/create` is the older path of the same operation.",
+    )
+    async def create_order(
+        self,
+        data: JSONBody[OrderRequest],
+        creator: NamedDependency[OrderCreator],
+        idempotency_key_header: IdempotencyKeyHeader = None,
+        x_request_id: RequestIdHeader = None,
+    ) -> Response[bytes]:
+        key = idempotency_key(idempotency_key_header, x_request_id)
+        try:
+            outcome = await creator.create(key, data)
+        except KeyReused:
+            KEY_REUSE_CONFLICTS.inc()
+            return problems.problem_response(key_reused_problem(key))
+        count_outcome(outcome)
+        return outcome_response(outcome)
+
+    @get("/count", summary="How many orders there are")
+    async def count(self, read_model: NamedDependency[ReadModel]) -> OrderCount:
+        return OrderCount(await read_model.count_orders())
+
+    @get(
+        "/{order_id:str}",
+        summary="One order",
+        responses={404: _problem_spec("No order has this id")},
+    )
+    async def get_order(
+        self, order_id: FromPath[str], read_model: NamedDependency[ReadModel]
+    ) -> OrderView:
+        not_found = ProblemError(problems.ORDER_NOT_FOUND, f"there is no order {order_id!r}")
+        try:
+            parsed = UUID(order_id)
+        except ValueError:
+            raise not_found from None
+        order = await read_model.get_order(parsed)
+        if order is None:
+            raise not_found
+        return order
+
+    @get(
+        "/",
+        summary="Orders, oldest first, a page at a time",
+        responses={400: _problem_spec("Bad limit or cursor")},
+    )
+    async def list_orders(
+        self,
+        read_model: NamedDependency[ReadModel],
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="Page size")] = 50,
+        after: Annotated[
+            str | None,
+            QueryParameter(description="The `next_after` of the previous page; omit for the first"),
+        ] = None,
+    ) -> OrderPage:
+        return await read_model.list_orders(after=_cursor(after), limit=limit)
+
+
+def _cursor(after: str | None) -> int:
+    if after is None:
+        return 0
+    if not after.isascii() or not after.isdigit() or len(after) > 18:
+        raise ProblemError(problems.INVALID_PARAMETER, "`after` must be a `next_after` value")
+    return int(after)

@@ -1,0 +1,96 @@
+"""RFC 9457 problem details: every error the API answers, each kind with a stable `type`."""
+
+from __future__ import annotations
+
+from typing import Final, NamedTuple
+
+import msgspec
+from litestar import Response
+
+MEDIA_TYPE: Final = "application/problem+json"
+
+
+class ProblemKind(NamedTuple):
+    slug: str
+    status: int
+    title: str
+
+    @property
+    def type(self) -> str:
+        return f"/problems/{self.slug}"
+
+
+INVALID_KEY = ProblemKind("invalid-idempotency-key", 400, "Invalid idempotency key")
+CONFLICTING_KEYS = ProblemKind(
+    "conflicting-idempotency-keys", 400, "Idempotency-Key and X-Request-Id differ"
+)
+INVALID_BODY = ProblemKind("invalid-body", 400, "Invalid request body")
+INVALID_PARAMETER = ProblemKind("invalid-parameter", 400, "Invalid parameter")
+NOT_FOUND = ProblemKind("not-found", 404, "Not found")
+ORDER_NOT_FOUND = ProblemKind("order-not-found", 404, "Order not found")
+METHOD_NOT_ALLOWED = ProblemKind("method-not-allowed", 405, "Method not allowed")
+REQUEST_IN_PROGRESS = ProblemKind("request-in-progress", 409, "Request still in progress")
+BODY_TOO_LARGE = ProblemKind("body-too-large", 413, "Request body too large")
+UNSUPPORTED_MEDIA_TYPE = ProblemKind("unsupported-media-type", 415, "Unsupported media type")
+ORDER_REJECTED = ProblemKind("order-rejected", 422, "Order rejected")
+KEY_REUSED = ProblemKind("idempotency-key-reused", 422, "Idempotency key reused")
+CLIENT_ERROR = ProblemKind("client-error", 400, "Bad request")
+SERVICE_UNAVAILABLE = ProblemKind("service-unavailable", 503, "Service unavailable")
+INTERNAL_ERROR = ProblemKind("internal-error", 500, "Internal error")
+
+KINDS: Final = (
+    INVALID_KEY,
+    CONFLICTING_KEYS,
+    INVALID_BODY,
+    INVALID_PARAMETER,
+    NOT_FOUND,
+    ORDER_NOT_FOUND,
+    METHOD_NOT_ALLOWED,
+    REQUEST_IN_PROGRESS,
+    BODY_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    ORDER_REJECTED,
+    KEY_REUSED,
+    CLIENT_ERROR,
+    SERVICE_UNAVAILABLE,
+    INTERNAL_ERROR,
+)
+
+
+class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The body of every error answer. Extension members are omitted when they do not apply."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    request_id: str | None = None
+    reason: str | None = None
+
+
+class ProblemError(Exception):
+    """Raise to answer with a problem; `retry_after` (seconds) adds a Retry-After header."""
+
+    def __init__(
+        self,
+        kind: ProblemKind,
+        detail: str,
+        *,
+        request_id: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.problem = Problem(kind.type, kind.title, kind.status, detail, request_id=request_id)
+        self.retry_after = retry_after
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def problem_response(problem: Problem, *, headers: dict[str, str] | None = None) -> Response[bytes]:
+    return Response(
+        _encoder.encode(problem),
+        status_code=problem.status,
+        media_type=MEDIA_TYPE,
+        headers=headers,
+    )

@@ -1,0 +1,73 @@
+"""HTTP answers rendered from recorded events, so a replay renders the very same bytes."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+from litestar import Response
+
+from orders.api.problems import KEY_REUSED, MEDIA_TYPE, ORDER_REJECTED, Problem
+from orders.create_order import Outcome
+from orders.domain.events import OrderCreated, OrderRejected
+from orders.readmodel import OrderView
+
+ORDERS_PATH: Final = "/api/v1/orders"
+REPLAYED_HEADER: Final = "Idempotent-Replayed"
+
+_encoder = msgspec.json.Encoder()
+
+
+def order_view(event: OrderCreated) -> OrderView:
+    return OrderView(
+        order_id=event.order_id,
+        request_id=event.request_id,
+        status="created",
+        products=event.products,
+        shipping_to=event.shipping_to,
+        total=event.total,
+        created_at=event.created_at,
+    )
+
+
+def rejection_problem(event: OrderRejected) -> Problem:
+    return Problem(
+        type=ORDER_REJECTED.type,
+        title=ORDER_REJECTED.title,
+        status=ORDER_REJECTED.status,
+        detail=event.detail,
+        request_id=event.request_id,
+        reason=event.reason,
+    )
+
+
+def key_reused_problem(request_id: str) -> Problem:
+    return Problem(
+        type=KEY_REUSED.type,
+        title=KEY_REUSED.title,
+        status=KEY_REUSED.status,
+        detail="this key belongs to another request with a different payload; "
+        "use a new key for a new request",
+        request_id=request_id,
+    )
+
+
+def outcome_response(outcome: Outcome) -> Response[bytes]:
+    """201 with the order, or 422 with the recorded rejection; the replay header says which
+    call this was."""
+    headers = {REPLAYED_HEADER: "true" if outcome.replayed else "false"}
+    event = outcome.event
+    if isinstance(event, OrderCreated):
+        headers["Location"] = f"{ORDERS_PATH}/{event.order_id}"
+        return Response(
+            _encoder.encode(order_view(event)),
+            status_code=201,
+            media_type="application/json",
+            headers=headers,
+        )
+    return Response(
+        _encoder.encode(rejection_problem(event)),
+        status_code=ORDER_REJECTED.status,
+        media_type=MEDIA_TYPE,
+        headers=headers,
+    )
