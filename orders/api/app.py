@@ -71,5 +71,6 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             path="/schema",
             render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin()],
         ),
+        logging_config=None,
         debug=False,
     )
