@@ -26,6 +26,9 @@ OVERLAYS = ("minikube", "minikube-async", "production")
 API = "orders-api"
 PROJECTOR = "orders-projector"
 DATABASE_SECRET = "orders-database"
+# `kubectl apply -k <overlay> -l 'app.kubernetes.io/component in (config,migrate)'` applies
+# the migrate Job ahead of the rollout (deployments/README.md).
+MIGRATE_FIRST = {"config", "migrate"}
 POD_TEMPLATE_PATHS = {
     "Deployment": ("spec", "template"),
     "Job": ("spec", "template"),
@@ -273,6 +276,28 @@ def test_applying_an_overlay_migrates_but_never_starts_a_rebuild(
     assert [doc["metadata"]["name"] for doc in manifests if doc["kind"] == "Job"] == [
         "orders-migrate"
     ]
+
+
+def test_the_migration_can_be_applied_first_with_everything_it_reads(
+    manifests: tuple[Manifest, ...],
+) -> None:
+    selected = {
+        (doc["kind"], doc["metadata"]["name"])
+        for doc in manifests
+        if doc["metadata"].get("labels", {}).get("app.kubernetes.io/component") in MIGRATE_FIRST
+    }
+    shipped = {(doc["kind"], doc["metadata"]["name"]) for doc in manifests}
+    (container,) = pod_template(the(manifests, "Job", "orders-migrate"))["spec"]["containers"]
+    reads = {("ConfigMap", source["configMapRef"]["name"]) for source in container["envFrom"]}
+    reads |= {
+        ("Secret", var["valueFrom"]["secretKeyRef"]["name"])
+        for var in container["env"]
+        if "secretKeyRef" in var.get("valueFrom", {})
+    }
+
+    assert ("Job", "orders-migrate") in selected
+    assert reads & shipped <= selected
+    assert not {kind for kind, _ in selected} & {"Deployment", "CronJob"}
 
 
 def test_the_projector_runs_exactly_when_projection_is_async(
