@@ -37,6 +37,9 @@ class EmbeddedPostgres:
         """Start the server if it is not running and return its connection URL."""
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         self._server = get_server(self.data_dir, cleanup_mode=None)
+        if not (self.data_dir / "postmaster.pid").exists():
+            # get_server hands back its cached handle even after `stop()`: start it again.
+            self._server.start()
         if self._apply_settings():
             self.restart()
         log.info("embedded PostgreSQL ready in %s", self.data_dir)
