@@ -110,6 +110,14 @@ def subcommands(parser: argparse.ArgumentParser) -> set[str]:
     raise AssertionError("the orders parser has no subcommands")
 
 
+def dockerfile_user() -> tuple[int, int]:
+    """The numeric `USER uid:gid` of the Dockerfile's last stage."""
+    users = re.findall(r"^USER\s+(\d+):(\d+)\s*$", (REPO / "Dockerfile").read_text(), re.M)
+    assert users, "the Dockerfile sets no numeric USER uid:gid"
+    uid, gid = users[-1]
+    return int(uid), int(gid)
+
+
 def test_api_is_ready_with_the_database_and_alive_without_it(
     manifests: tuple[Manifest, ...],
 ) -> None:
@@ -142,7 +150,7 @@ def test_every_container_requests_and_limits_cpu_and_memory(
         f"{where} {bound}"
         for where, container, _ in containers(manifests)
         for bound in ("requests", "limits")
-        if set(container.get("resources", {}).get(bound, {})) < {"cpu", "memory"}
+        if not {"cpu", "memory"} <= set(container.get("resources", {}).get(bound, {}))
     ]
     assert unbounded == []
 
@@ -160,14 +168,6 @@ def test_every_pod_runs_as_the_image_user_under_the_runtime_default_seccomp_prof
             gid,
         ), where
         assert context["seccompProfile"] == {"type": "RuntimeDefault"}, where
-
-
-def dockerfile_user() -> tuple[int, int]:
-    """The numeric `USER uid:gid` of the Dockerfile's last stage."""
-    users = re.findall(r"^USER\s+(\d+):(\d+)\s*$", (REPO / "Dockerfile").read_text(), re.M)
-    assert users, "the Dockerfile sets no numeric USER uid:gid"
-    uid, gid = users[-1]
-    return int(uid), int(gid)
 
 
 def test_every_container_is_read_only_unprivileged_and_without_capabilities(
