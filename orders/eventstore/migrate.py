@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 )
 """
+_LEDGER_EXISTS = "SELECT to_regclass('schema_migrations') IS NOT NULL"
 _APPLIED = "SELECT version, name, checksum FROM schema_migrations ORDER BY version"
 _RECORD = "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)"
 
@@ -61,7 +62,10 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
     known = bundled_migrations() if migrations is None else migrations
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
     try:
-        await conn.execute(_CREATE_LEDGER)
+        # Only when missing: even `IF NOT EXISTS` needs the right to create tables, which the
+        # service's own role (0004) lacks, and `orders serve` migrates before it serves.
+        if not await conn.fetchval(_LEDGER_EXISTS):
+            await conn.execute(_CREATE_LEDGER)
         applied = {row["version"]: row for row in await conn.fetch(_APPLIED)}
         _check_applied(applied, known)
         done = []
@@ -82,7 +86,7 @@ async def pending_migrations(
 ) -> list[int]:
     """Versions this code has that the database lacks (raises if the database is ahead)."""
     known = bundled_migrations()
-    exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    exists = await conn.fetchval(_LEDGER_EXISTS)
     applied = {row["version"]: row for row in await conn.fetch(_APPLIED)} if exists else {}
     _check_applied(applied, known)
     return [m.version for m in known if m.version not in applied]
