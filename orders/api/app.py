@@ -43,15 +43,20 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             timeout_seconds=settings.db_timeout_seconds,
             lock_timeout_ms=settings.lock_timeout_ms,
         )
-        notifier = AppendNotifier(pool)
-        notifier.start()
-        inline = projections.orders.INLINE if settings.projection_mode == "inline" else ""
+        inline_mode = settings.projection_mode == "inline"
+        # In inline mode no one waits for new events (the projection is already written), so
+        # appends notify only when an asynchronous projector is there to wake.
+        notifier = None if inline_mode else AppendNotifier(pool)
+        if notifier is not None:
+            notifier.start()
+        inline = projections.orders.INLINE if inline_mode else ""
         services.creator = OrderCreator(EventStore(pool, notifier), inline_projection=inline)
         services.read_model = ReadModel(pool)
         try:
             yield
         finally:
-            await notifier.stop()
+            if notifier is not None:
+                await notifier.stop()
             await pool.close()
 
     return Litestar(

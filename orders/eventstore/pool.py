@@ -17,6 +17,13 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's default reset on release (`RESET ALL; UNLISTEN *; ...`), a full round trip
+    after every statement that doubled the database work of a create. Pool connections keep
+    no session state: nothing takes session locks, LISTENs or SETs on them (whatever needs
+    that uses `connect()`); asyncpg still rolls back a transaction left open before this."""
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -32,6 +39,7 @@ async def create_pool(
         min_size=size,
         max_size=size,
         init=_init_connection,
+        reset=_keep_session,
         command_timeout=timeout_seconds,
         timeout=timeout_seconds,
         server_settings={
