@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install migrate clean
+.PHONY: run test lint install migrate clean deploy-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check orders projections tests bench
 	$(BIN)/mypy orders projections
 
-test: lint
+# Renders every Kubernetes overlay and validates it offline against the API schemas.
+deploy-check: $(STAMP)
+	ORDERS_VENV_BIN=$(BIN) bash deployments/check.sh
+
+test: lint deploy-check
 	$(BIN)/pytest -q
 
 clean:
