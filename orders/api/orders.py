@@ -14,6 +14,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from orders.api import problems
+from orders.api.body import OrderRequestDTO
 from orders.api.keys import idempotency_key
 from orders.api.observability import KEY_REUSE_CONFLICTS, count_outcome
 from orders.api.problems import Problem, ProblemError
@@ -82,6 +83,8 @@ class OrdersController(Controller):
     @post(
         ["/", "/create"],
         guards=[_require_json],
+        dto=OrderRequestDTO,
+        return_dto=None,
         request_max_body_size=MAX_BODY_BYTES,
         status_code=201,
         responses=_CREATE_RESPONSES,
