@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
+from types import FrameType
 
 from orders.database import database_url, migrate_database
 from orders.eventstore import EventStoreError
@@ -37,7 +39,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
     migrate.set_defaults(run=_migrate)
+
+    project = commands.add_parser(
+        "project", help="run the async projection's catch-up worker (one of many leads)"
+    )
+    project.add_argument(
+        "--batch", type=_positive, default=500, help="events per transaction (default 500)"
+    )
+    project.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=0.5,
+        help="check for events this often when no notification comes (default 0.5)",
+    )
+    project.add_argument(
+        "--metrics-port",
+        type=int,
+        default=9101,
+        help="serve Prometheus metrics (lag, leadership) on this port; 0: off (default 9101)",
+    )
+    project.set_defaults(run=_project)
+
+    rebuild = commands.add_parser(
+        "rebuild", help="rebuild a read model from all events and swap it in, writes going on"
+    )
+    rebuild.add_argument("--projection", choices=["orders"], default="orders")
+    rebuild.add_argument(
+        "--batch", type=_positive, default=5000, help="events per transaction (default 5000)"
+    )
+    rebuild.set_defaults(run=_rebuild)
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,3 +130,63 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                 timeout_graceful_shutdown=20,
             )
     return 0
+
+
+def _project(args: argparse.Namespace, settings: Settings) -> int:
+    from prometheus_client import start_http_server
+
+    from projections.worker import Projector
+
+    async def run(url: str) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            # Finish the batch in hand (it commits or not as a whole), then leave.
+            loop.add_signal_handler(signum, stop.set)
+        projector = Projector(url, batch_size=args.batch, poll_seconds=args.poll_seconds)
+        await projector.run(stop)
+
+    with database_url(settings) as url:
+        asyncio.run(migrate_database(url))
+        if args.metrics_port:
+            start_http_server(args.metrics_port)
+        asyncio.run(run(url))
+    return 0
+
+
+def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from projections.progress import ProgressLine
+    from projections.rebuild import RebuildRunning, SwapBlocked, rebuild
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    with database_url(settings) as url:
+        asyncio.run(migrate_database(url))
+        progress = ProgressLine(sys.stderr, f"rebuild {args.projection}")
+        try:
+            summary = asyncio.run(
+                rebuild(
+                    url, batch_size=args.batch, progress=progress if sys.stderr.isatty() else None
+                )
+            )
+        except (RebuildRunning, SwapBlocked) as exc:
+            print(f"orders rebuild: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(
+                "orders rebuild: interrupted; the live tables are untouched, run it again",
+                file=sys.stderr,
+            )
+            return 130
+        finally:
+            progress.close()
+    rate = summary.events / summary.seconds if summary.seconds else 0.0
+    print(
+        f"rebuilt {args.projection}: {summary.events} events in {summary.seconds:.1f} s "
+        f"({rate:,.0f} events/s), swapped in at attempt {summary.swap_attempts}"
+    )
+    return 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM ends a rebuild as Ctrl-C does: its transaction rolls back, nothing is swapped."""
+    raise KeyboardInterrupt

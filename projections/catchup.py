@@ -1,0 +1,65 @@
+"""Catching a projection up with the store, one batch per statement, and measuring its lag.
+
+The async projector (`projections.worker`) and the rebuild (`projections.rebuild`) both step
+through the events this way; they differ only in the tables the projection writes and in the
+name of the checkpoint they keep.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import asyncpg
+
+from orders.eventstore import START, Position
+from projections import sql
+
+
+class Batch(NamedTuple):
+    events: int
+    """How many events the batch applied (fewer than asked: the projection has caught up)."""
+
+    checkpoint: Position
+    """Where the next batch starts."""
+
+
+class Lag(NamedTuple):
+    events: int
+    seconds: float
+    """The age of the oldest event not yet projected (0 when there is none)."""
+
+
+class CatchUp:
+    """Applies the events after the checkpoint `checkpoint_name` through `apply` (a projection's
+    SQL over `new_events`), up to `batch_size` of them per step."""
+
+    def __init__(self, apply: str, checkpoint_name: str, batch_size: int) -> None:
+        if batch_size < 1:
+            raise ValueError("the batch size must be at least 1")
+        self.checkpoint_name = checkpoint_name
+        self.batch_size = batch_size
+        self._statement = sql.catch_up_sql(apply)
+
+    async def checkpoint(self, conn: asyncpg.Connection) -> Position:
+        """The stored checkpoint (START when there is none yet)."""
+        row = await conn.fetchrow(sql.CHECKPOINT, self.checkpoint_name)
+        return START if row is None else Position(row["tx_id"], row["position"])
+
+    async def step(self, conn: asyncpg.Connection, after: Position) -> Batch:
+        """Apply the next batch after `after` and advance the checkpoint, atomically."""
+        row = await conn.fetchrow(
+            self._statement, after.tx_id, after.position, self.batch_size, self.checkpoint_name
+        )
+        assert row is not None  # the statement always answers one row
+        reached = [after]
+        if row["last_tx_id"] is not None:
+            reached.append(Position(row["last_tx_id"], row["last_position"]))
+        if row["stored_tx_id"] is not None:
+            reached.append(Position(row["stored_tx_id"], row["stored_position"]))
+        return Batch(row["events"], max(reached))
+
+
+async def lag(conn: asyncpg.Connection, checkpoint_name: str) -> Lag:
+    row = await conn.fetchrow(sql.LAG, checkpoint_name)
+    assert row is not None
+    return Lag(row["events"], row["seconds"])
