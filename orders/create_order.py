@@ -11,8 +11,7 @@ import msgspec
 from orders.domain.commands import CreateOrder, OrderRequest
 from orders.domain.decide import decide
 from orders.domain.events import OrderEvent, decode_event, encode_event, event_type
-from orders.domain.fingerprint import fingerprint
-from orders.eventstore import NO_STREAM, EventStore, NewEvent, StreamAlreadyExists
+from orders.eventstore import EventStore, NewEvent
 
 
 class Outcome(msgspec.Struct, frozen=True):
@@ -43,9 +42,10 @@ def _utc_now() -> datetime:
 class OrderCreator:
     """Creates orders exactly once per request id, whatever races or retries happen.
 
-    The first request for an id appends its outcome with expected version "no stream"; the
-    database's unique (stream, version) picks one winner among concurrent requests, on any
-    replica. Every other request reads the winner's event back and gets the same outcome.
+    The first request for an id appends its outcome as the first event of the id's stream
+    (expected version "no stream"); the database's unique (stream, version) picks one winner
+    among concurrent requests, on any replica. Every other request gets the winner's event
+    back from the same statement and answers with the same outcome.
     """
 
     def __init__(
@@ -67,19 +67,10 @@ class OrderCreator:
         event = decide(command, order_id=self._new_order_id(), now=self._clock())
         metadata = EventMetadata(request_id, event.fingerprint, causation_id=request_id)
         new_event = NewEvent(event_type(event), encode_event(event), msgspec.json.encode(metadata))
-        try:
-            await self._store.append(
-                request_id, [new_event], NO_STREAM, then=self._inline_projection
-            )
-        except StreamAlreadyExists:
-            return await self._replay(command)
-        return Outcome(event, replayed=False)
-
-    async def _replay(self, command: CreateOrder) -> Outcome:
-        # A new statement, so it sees the winner's committed event (the failed append waited
-        # for that commit before it conflicted).
-        recorded = await self._store.read_stream(command.request_id)
-        first = decode_event(recorded[0].data)
-        if first.fingerprint != fingerprint(command):
-            raise KeyReused(command.request_id)
+        start = await self._store.start_stream(request_id, new_event, then=self._inline_projection)
+        if start.started:
+            return Outcome(event, replayed=False)
+        first = decode_event(start.first.data)
+        if first.fingerprint != event.fingerprint:
+            raise KeyReused(request_id)
         return Outcome(first, replayed=True)

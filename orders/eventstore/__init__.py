@@ -17,6 +17,7 @@ from orders.eventstore.store import (
     NewEvent,
     Position,
     RecordedEvent,
+    StreamStart,
 )
 
 __all__ = [
@@ -33,5 +34,6 @@ __all__ = [
     "RecordedEvent",
     "StoreUnavailable",
     "StreamAlreadyExists",
+    "StreamStart",
     "WrongExpectedVersion",
 ]

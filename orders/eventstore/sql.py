@@ -31,6 +31,28 @@ SELECT position, stream_id, version, event_type, data, metadata, tx_id, recorded
 FROM new_events ORDER BY position
 """
 
+# A new stream's first event, or the first event already there: one round trip for a new
+# request and for an ordinary retry alike. ON CONFLICT DO NOTHING waits for a concurrent
+# uncommitted insert of the same stream (bounded by lock_timeout) and then inserts nothing, so
+# no error is raised, logged or rolled back. The second branch reads the existing first event
+# on this statement's snapshot; it finds nothing only when the winner committed after that
+# snapshot was taken, and the caller then reads again in a new statement.
+START_STREAM = """
+WITH new_events AS (
+    INSERT INTO events (stream_id, version, event_type, data, metadata)
+    VALUES ($1, 1, $2, $3, $4)
+    ON CONFLICT ON CONSTRAINT events_stream_version_key DO NOTHING
+    RETURNING position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
+){then}
+SELECT true AS started,
+       position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
+FROM new_events
+UNION ALL
+SELECT false, position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
+FROM events
+WHERE stream_id = $1 AND version = 1 AND NOT EXISTS (SELECT FROM new_events)
+"""
+
 READ_STREAM = """
 SELECT position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
 FROM events WHERE stream_id = $1 ORDER BY version

@@ -65,6 +65,13 @@ class RecordedEvent(msgspec.Struct, frozen=True):
         return Position(self.tx_id, self.position)
 
 
+class StreamStart(NamedTuple):
+    """The first event of a stream, and whether this call is the one that appended it."""
+
+    first: RecordedEvent
+    started: bool
+
+
 class EventStore:
     """Append-only event streams over an asyncpg pool (see `orders.eventstore.pool`)."""
 
@@ -72,6 +79,7 @@ class EventStore:
         self._pool = pool
         self._notifier = notifier
         self._append_sql: dict[str, str] = {}
+        self._start_sql: dict[str, str] = {}
 
     async def append(
         self,
@@ -120,6 +128,31 @@ class EventStore:
                 self._notifier.poke()
             return [_recorded(row) for row in rows]
         raise AssertionError("unreachable: the loop returns or raises")
+
+    async def start_stream(self, stream_id: str, event: NewEvent, *, then: str = "") -> StreamStart:
+        """Append `event` as the first of a new stream or, if the stream exists, return its
+        first event instead: create-or-get in one round trip, with no error on a conflict.
+
+        `then` is as for `append` (it sees the appended row only when there is one). A
+        concurrent first append of the same stream is waited for; past `lock_timeout` this
+        raises AppendBlocked. StoreUnavailable as for `append`.
+        """
+        statement = self._start_sql.get(then)
+        if statement is None:
+            statement = self._start_sql[then] = sql.START_STREAM.format(then=then)
+        with driver_errors(stream_id):
+            row = await self._pool.fetchrow(
+                statement, stream_id, event.type, event.data, event.metadata
+            )
+        if row is not None:
+            if row["started"] and self._notifier is not None:
+                self._notifier.poke()
+            return StreamStart(_recorded(row), started=row["started"])
+        # The winner committed after our statement's snapshot: a new statement sees it.
+        recorded = await self.read_stream(stream_id)
+        if not recorded:
+            raise StoreUnavailable(f"stream {stream_id!r} conflicted but cannot be read")
+        return StreamStart(recorded[0], started=False)
 
     async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
         """Every event of `stream_id` in version order; empty if the stream does not exist."""

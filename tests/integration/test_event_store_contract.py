@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -17,6 +18,7 @@ from orders.eventstore import (
     StreamAlreadyExists,
     WrongExpectedVersion,
 )
+from orders.eventstore.pool import create_pool
 
 
 def new_stream() -> str:
@@ -104,3 +106,69 @@ async def test_events_cannot_be_changed_or_removed(
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
         await pool.execute(statement)
     assert await pool.fetchval("SELECT count(*) FROM events") == count
+
+
+async def test_starting_an_existing_stream_returns_its_first_event(store: EventStore) -> None:
+    stream = new_stream()
+    first = await store.start_stream(stream, event(1))
+    again = await store.start_stream(stream, event(2))
+
+    assert first.started and not again.started
+    assert again.first == first.first
+    assert [e.version for e in await store.read_stream(stream)] == [1]
+
+
+async def test_concurrent_starts_of_one_stream_agree_on_one_winner(
+    store: EventStore, database_url: str
+) -> None:
+    stream = new_stream()
+    # Separate pools stand for separate replicas; each start runs on its own connection.
+    pools = [await create_pool(database_url, size=4) for _ in range(2)]
+    try:
+        stores = [EventStore(p) for p in pools]
+        starts = await asyncio.gather(
+            *(stores[n % 2].start_stream(stream, event(n)) for n in range(16))
+        )
+    finally:
+        for p in pools:
+            await p.close()
+
+    assert sum(start.started for start in starts) == 1
+    assert len({start.first for start in starts}) == 1
+    assert len(await store.read_stream(stream)) == 1
+
+
+async def test_a_start_waiting_on_an_uncommitted_winner_returns_the_winner(
+    store: EventStore, database_url: str
+) -> None:
+    stream = new_stream()
+    holder = await asyncpg.connect(database_url)
+    try:
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.execute(
+            "INSERT INTO events (stream_id, version, event_type, data) "
+            "VALUES ($1, 1, 'Happened', '{\"n\": 0}')",
+            stream,
+        )
+        waiting = asyncio.create_task(store.start_stream(stream, event(1)))
+        await _until_waiting_on_a_lock(holder)
+        assert not waiting.done()
+        await transaction.commit()
+        start = await waiting
+    finally:
+        await holder.close()
+
+    assert not start.started
+    assert msgspec.json.decode(start.first.data) == {"n": 0}
+
+
+async def _until_waiting_on_a_lock(conn: asyncpg.Connection) -> None:
+    """Return once some other backend waits on a lock (bounded: 10 s)."""
+    async with asyncio.timeout(10):
+        # The condition lives in the database, so there is no in-process event to await.
+        while not await conn.fetchval(  # noqa: ASYNC110
+            "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND datname = current_database() AND pid <> pg_backend_pid()"
+        ):
+            await asyncio.sleep(0.01)
