@@ -1,0 +1,113 @@
+"""What each API scenario sends, described once for both load generators (wrk and Python).
+
+A scenario is a method, a path (or a file of paths to pick from at random), a body, and how the
+`Idempotency-Key` is chosen: none, one fixed key, a new key per request, or "mixed" (a share of
+requests repeat one of the last few keys, so duplicates are in flight together with originals).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from pathlib import Path
+from typing import Final, Literal
+
+import msgspec
+
+KeyMode = Literal["none", "fixed", "unique", "mixed"]
+Ceiling = Literal["insert", "select"]
+
+ORDERS: Final = "/api/v1/orders"
+BODY: Final = msgspec.json.encode(
+    {
+        "products": [{"id": 123, "name": "book", "price": 1999, "quantity": 2}],
+        "shipping_to": "Jane Doe, 1 Main Street, 12345 Springfield",
+    }
+)
+REPEAT_SHARE: Final = 0.2
+"""In "mixed", the share of requests that reuse a recent key."""
+RECENT_KEYS: Final = 64
+"""How far back "mixed" reaches for a key to repeat: about one request per connection, so most
+repeats arrive while the original is still in flight or has just been answered."""
+
+
+class Scenario(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    ceiling: Ceiling
+    """The pgbench ceiling this scenario is compared with."""
+    method: str = "GET"
+    path: str = ORDERS
+    paths_file: Path | None = None
+    """One path per line; each request picks one at random (instead of `path`)."""
+    body: bytes | None = None
+    keys: KeyMode = "none"
+    key: str | None = None
+    """The key of "fixed"."""
+
+
+def creates() -> Scenario:
+    return Scenario(name="creates", ceiling="insert", method="POST", body=BODY, keys="unique")
+
+
+def mixed() -> Scenario:
+    return Scenario(name="mixed", ceiling="insert", method="POST", body=BODY, keys="mixed")
+
+
+def replays(key: str) -> Scenario:
+    return Scenario(
+        name="replays", ceiling="select", method="POST", body=BODY, keys="fixed", key=key
+    )
+
+
+def get_order(paths_file: Path) -> Scenario:
+    return Scenario(name="get order", ceiling="select", paths_file=paths_file)
+
+
+def count(label: str) -> Scenario:
+    return Scenario(name=f"count @{label}", ceiling="select", path=f"{ORDERS}/count")
+
+
+def list_page() -> Scenario:
+    return Scenario(name="list page", ceiling="select", path=f"{ORDERS}?limit=50")
+
+
+class Requests:
+    """The Python generator's request source, choosing paths and keys as scenario.lua does."""
+
+    def __init__(self, scenario: Scenario, host: str, prefix: str) -> None:
+        self._scenario = scenario
+        self._host = host
+        self._prefix = prefix
+        self._counter = 0
+        self._recent: deque[str] = deque(maxlen=RECENT_KEYS)
+        self._paths = (
+            scenario.paths_file.read_text().split() if scenario.paths_file else [scenario.path]
+        )
+        self._static = self._render(scenario.key) if scenario.keys in ("none", "fixed") else None
+
+    def next(self) -> bytes:
+        """The bytes of the next HTTP/1.1 request."""
+        if self._static is not None and len(self._paths) == 1:
+            return self._static
+        return self._render(self._next_key())
+
+    def _next_key(self) -> str | None:
+        mode = self._scenario.keys
+        if mode in ("none", "fixed"):
+            return self._scenario.key
+        if mode == "mixed" and self._recent and random.random() < REPEAT_SHARE:
+            return random.choice(self._recent)
+        self._counter += 1
+        key = f"{self._prefix}-{self._counter}"
+        self._recent.append(key)
+        return key
+
+    def _render(self, key: str | None) -> bytes:
+        body = self._scenario.body or b""
+        path = random.choice(self._paths)
+        lines = [f"{self._scenario.method} {path} HTTP/1.1", f"Host: {self._host}"]
+        if key is not None:
+            lines.append(f"Idempotency-Key: {key}")
+        if body:
+            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
