@@ -217,6 +217,9 @@ def driver_errors(stream_id: str | None) -> Iterator[None]:
         OSError,
         TimeoutError,
         asyncpg.InterfaceError,
+        # What asyncpg raises when the server ends a connection in the middle of a statement
+        # (seen when PostgreSQL shuts down under load); the pool replaces the dead connection.
+        asyncpg.InternalClientError,
         asyncpg.PostgresConnectionError,
         asyncpg.CannotConnectNowError,
         asyncpg.AdminShutdownError,
