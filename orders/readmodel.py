@@ -10,6 +10,7 @@ import msgspec
 
 from orders.domain.commands import ProductLine
 from orders.eventstore.store import driver_errors
+from projections.consistency import ReadYourWrites
 
 GET_ORDER = """
 SELECT order_id, request_id, status, products, shipping_to, total, created_at
@@ -64,14 +65,22 @@ def _view(row: asyncpg.Record) -> OrderView:
 
 
 class ReadModel:
-    """Reads of the `orders` table over a pool."""
+    """Reads of the `orders` table over a pool; with `read_your_writes` (async projection),
+    `wait_for_writes` lets a read wait for the writes acknowledged before it."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, read_your_writes: ReadYourWrites | None = None) -> None:
         self._pool = pool
+        self._read_your_writes = read_your_writes
 
     @property
     def pool(self) -> asyncpg.Pool:
         return self._pool
+
+    async def wait_for_writes(self) -> None:
+        """Return once every write acknowledged before the call is in the read model: at once
+        when the projection is inline; raises ProjectionBehind past the configured wait."""
+        if self._read_your_writes is not None:
+            await self._read_your_writes.wait()
 
     async def get_order(self, order_id: UUID) -> OrderView | None:
         with driver_errors(None):

@@ -13,7 +13,7 @@ import asyncpg
 
 from orders.eventstore.store import driver_errors
 from projections import sql
-from projections.wakeup import Wakeups, wait_for
+from projections.wakeup import Listener, Wakeups, wait_for
 
 
 class ProjectionBehind(Exception):
@@ -23,24 +23,31 @@ class ProjectionBehind(Exception):
 class ReadYourWrites:
     """Waits until the projection `checkpoint_name` covers the store as of the call.
 
-    Wakes on the projector's notifications (fed into `wakeups`) and, in case one is lost,
-    re-checks every `poll_seconds`.
+    Wakes on the projector's notifications (one listening connection per process, from
+    `start()` to `close()`) and, in case one is lost, re-checks every `poll_seconds`.
     """
 
     def __init__(
         self,
         pool: asyncpg.Pool,
-        wakeups: Wakeups,
+        url: str,
         *,
         checkpoint_name: str,
         wait_seconds: float,
         poll_seconds: float = 0.05,
     ) -> None:
         self._pool = pool
-        self._wakeups = wakeups
+        self._wakeups = Wakeups()
+        self._listener = Listener(url, sql.PROJECTED_CHANNEL, self._wakeups)
         self._checkpoint_name = checkpoint_name
         self._wait_seconds = wait_seconds
         self._poll_seconds = poll_seconds
+
+    def start(self) -> None:
+        self._listener.start()
+
+    async def close(self) -> None:
+        await self._listener.stop()
 
     async def wait(self) -> None:
         """Return once the projection holds every write acknowledged before this call.

@@ -22,6 +22,7 @@ from orders.eventstore.notify import AppendNotifier
 from orders.eventstore.pool import create_pool
 from orders.readmodel import ReadModel
 from orders.settings import Settings
+from projections.consistency import ReadYourWrites
 
 
 class Services:
@@ -51,10 +52,21 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             notifier.start()
         inline = projections.orders.INLINE if inline_mode else ""
         services.creator = OrderCreator(EventStore(pool, notifier), inline_projection=inline)
-        services.read_model = ReadModel(pool)
+        read_your_writes = None
+        if not inline_mode:
+            read_your_writes = ReadYourWrites(
+                pool,
+                database_url,
+                checkpoint_name=projections.orders.NAME,
+                wait_seconds=settings.read_wait_seconds,
+            )
+            read_your_writes.start()
+        services.read_model = ReadModel(pool, read_your_writes)
         try:
             yield
         finally:
+            if read_your_writes is not None:
+                await read_your_writes.close()
             if notifier is not None:
                 await notifier.stop()
             await pool.close()

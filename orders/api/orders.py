@@ -8,7 +8,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.connection import ASGIConnection
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
@@ -22,6 +22,7 @@ from orders.api.rendering import ORDERS_PATH, key_reused_problem, outcome_respon
 from orders.create_order import KeyReused, OrderCreator
 from orders.domain.commands import OrderRequest
 from orders.readmodel import OrderPage, OrderView, ReadModel
+from projections.consistency import ProjectionBehind
 
 MAX_BODY_BYTES: Final = 64 * 1024
 MAX_PAGE: Final = 500
@@ -45,6 +46,40 @@ RequestIdHeader = Annotated[
 ]
 
 
+ConsistencyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Consistency",
+        required=False,
+        description="`strong` (the default): the answer reflects every write acknowledged "
+        "before the request; with the async projection the read may wait for it, up to "
+        "ORDERS_READ_WAIT_SECONDS, then 503. `eventual`: answer at once, possibly without "
+        "the latest writes.",
+    ),
+]
+
+
+async def _read_model_after_writes(
+    read_model: ReadModel, consistency: ConsistencyHeader = None
+) -> ReadModel:
+    """The read model once it holds every write acknowledged before this request, unless the
+    client accepts a possibly stale answer."""
+    mode = "strong" if consistency is None else consistency.strip().lower()
+    if mode not in {"strong", "eventual"}:
+        raise ProblemError(problems.INVALID_PARAMETER, "`Consistency` is `strong` or `eventual`")
+    if mode == "strong":
+        try:
+            await read_model.wait_for_writes()
+        except ProjectionBehind:
+            raise ProblemError(
+                problems.SERVICE_UNAVAILABLE,
+                "the read model has not caught up with recent writes yet; retry, or send "
+                "`Consistency: eventual` for an answer that may miss them",
+                retry_after=1,
+            ) from None
+    return read_model
+
+
 class OrderCount(msgspec.Struct, frozen=True):
     count: int
 
@@ -61,6 +96,12 @@ _CREATE_RESPONSES: Final = {
     415: _problem_spec("Body is not JSON; nothing is recorded"),
     422: _problem_spec("The order was rejected (recorded), or the key belongs to another payload"),
     503: _problem_spec("The database is unavailable; retry after Retry-After seconds"),
+}
+_READ_ERRORS: Final = {
+    400: _problem_spec("A malformed parameter or header; see `detail`"),
+    503: _problem_spec(
+        "The database is unavailable, or the read model is behind; retry after Retry-After"
+    ),
 }
 
 
@@ -79,6 +120,7 @@ async def _require_json(connection: ASGIConnection, _: BaseRouteHandler) -> None
 class OrdersController(Controller):
     path = ORDERS_PATH
     tags = ["orders"]  # noqa: RUF012 (Litestar reads this class attribute)
+    dependencies = {"current_read_model": Provide(_read_model_after_writes)}  # noqa: RUF012
 
     @post(
         ["/", "/create"],
@@ -107,24 +149,24 @@ class OrdersController(Controller):
         count_outcome(outcome)
         return outcome_response(outcome)
 
-    @get("/count", summary="How many orders there are")
-    async def count(self, read_model: NamedDependency[ReadModel]) -> OrderCount:
-        return OrderCount(await read_model.count_orders())
+    @get("/count", summary="How many orders there are", responses=_READ_ERRORS)
+    async def count(self, current_read_model: NamedDependency[ReadModel]) -> OrderCount:
+        return OrderCount(await current_read_model.count_orders())
 
     @get(
         "/{order_id:str}",
         summary="One order",
-        responses={404: _problem_spec("No order has this id")},
+        responses={**_READ_ERRORS, 404: _problem_spec("No order has this id")},
     )
     async def get_order(
-        self, order_id: FromPath[str], read_model: NamedDependency[ReadModel]
+        self, order_id: FromPath[str], current_read_model: NamedDependency[ReadModel]
     ) -> OrderView:
         not_found = ProblemError(problems.ORDER_NOT_FOUND, f"there is no order {order_id!r}")
         try:
             parsed = UUID(order_id)
         except ValueError:
             raise not_found from None
-        order = await read_model.get_order(parsed)
+        order = await current_read_model.get_order(parsed)
         if order is None:
             raise not_found
         return order
@@ -132,18 +174,18 @@ class OrdersController(Controller):
     @get(
         "/",
         summary="Orders, oldest first, a page at a time",
-        responses={400: _problem_spec("Bad limit or cursor")},
+        responses=_READ_ERRORS,
     )
     async def list_orders(
         self,
-        read_model: NamedDependency[ReadModel],
+        current_read_model: NamedDependency[ReadModel],
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="Page size")] = 50,
         after: Annotated[
             str | None,
             QueryParameter(description="The `next_after` of the previous page; omit for the first"),
         ] = None,
     ) -> OrderPage:
-        return await read_model.list_orders(after=_cursor(after), limit=limit)
+        return await current_read_model.list_orders(after=_cursor(after), limit=limit)
 
 
 def _cursor(after: str | None) -> int:
