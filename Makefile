@@ -36,3 +36,15 @@ test: lint deploy-check
 
 clean:
 	rm -rf $(VENV) .orders .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+.PHONY: bench bench-profile
+# The API benchmark (bench/api.py). wrk comes from Debian when we may install it; without it the
+# benchmark falls back to its Python load generator and says so.
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		apt-get install -y -qq wrk >/dev/null; } || \
+		echo "bench: wrk could not be installed; using the Python load generator"
+	$(BIN)/python -m bench.api
+
+bench-profile: $(STAMP)
+	$(BIN)/python -m bench.profile

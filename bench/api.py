@@ -62,7 +62,7 @@ PLAN: Final[dict[str, Callable[[Fixtures], Scenario]]] = {
 that `count-1m` needs."""
 
 
-def _prepare(service: Service, database_url: str, scratch: Path) -> Fixtures:
+def prepare_fixtures(service: Service, database_url: str, scratch: Path) -> Fixtures:
     keys = [f"seed-{uuid.uuid4().hex}" for _ in range(SEEDED_ORDERS)]
     asyncio.run(seed.create_orders(service.base_url, keys))
     paths = asyncio.run(seed.order_paths(database_url, SEEDED_ORDERS))
@@ -102,7 +102,7 @@ def run(
         asyncio.run(ceilings.prepare(database_url))
         log = Path(scratch) / "serve.log"
         with serve(database_url, workers=workers, pool_size=pool_size, log=log) as service:
-            fixtures = _prepare(service, database_url, Path(scratch))
+            fixtures = prepare_fixtures(service, database_url, Path(scratch))
             print("pgbench ceilings ...", flush=True)
             inserts, selects = ceilings.run_ceilings(bin_dir, database_url, levels, seconds)
             for name in names:
