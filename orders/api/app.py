@@ -15,6 +15,7 @@ import projections.orders
 from orders.api.errors import EXCEPTION_HANDLERS
 from orders.api.health import HealthController
 from orders.api.observability import PROMETHEUS, MetricsController, RequestLogMiddleware
+from orders.api.openapi import ClosedStructSchemaPlugin
 from orders.api.orders import OrdersController
 from orders.create_order import OrderCreator
 from orders.eventstore import EventStore
@@ -79,6 +80,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             "read_model": Provide(lambda: services.read_model, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        plugins=[ClosedStructSchemaPlugin()],
         middleware=[DefineMiddleware(RequestLogMiddleware), PROMETHEUS.middleware],
         openapi_config=OpenAPIConfig(
             title="orders",

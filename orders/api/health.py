@@ -27,6 +27,7 @@ class HealthController(Controller):
     @get(
         ["/health/ready", "/api/v1/orders/health"],
         summary="The database answers and has every migration",
+        responses={503: problems.problem_spec("The database is unreachable or not migrated")},
     )
     async def ready(self, read_model: NamedDependency[ReadModel]) -> HealthStatus:
         try:

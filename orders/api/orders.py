@@ -15,10 +15,15 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from orders.api import problems
 from orders.api.body import OrderRequestDTO
-from orders.api.keys import idempotency_key
+from orders.api.keys import KEY_SCHEMA, idempotency_key
 from orders.api.observability import KEY_REUSE_CONFLICTS, count_outcome
-from orders.api.problems import Problem, ProblemError
-from orders.api.rendering import ORDERS_PATH, key_reused_problem, outcome_response
+from orders.api.openapi import CreateOrderOperation
+from orders.api.problems import ProblemError, problem_spec
+from orders.api.rendering import (
+    ORDERS_PATH,
+    key_reused_problem,
+    outcome_response,
+)
 from orders.create_order import KeyReused, OrderCreator
 from orders.domain.commands import OrderRequest
 from orders.readmodel import OrderPage, OrderView, ReadModel
@@ -34,6 +39,7 @@ IdempotencyKeyHeader = Annotated[
         required=False,
         description="The request's unique key: 1 to 255 visible ASCII characters. Every retry "
         "with the same key and payload gets the recorded outcome back.",
+        schema_extra=KEY_SCHEMA,
     ),
 ]
 RequestIdHeader = Annotated[
@@ -42,9 +48,9 @@ RequestIdHeader = Annotated[
         name="X-Request-Id",
         required=False,
         description="The older name of the key; when both headers are sent they must be equal.",
+        schema_extra=KEY_SCHEMA,
     ),
 ]
-
 
 ConsistencyHeader = Annotated[
     str | None,
@@ -84,22 +90,18 @@ class OrderCount(msgspec.Struct, frozen=True):
     count: int
 
 
-def _problem_spec(description: str) -> ResponseSpec:
-    return ResponseSpec(Problem, description=description, media_type=problems.MEDIA_TYPE)
-
-
 _CREATE_RESPONSES: Final = {
     201: ResponseSpec(OrderView, description="Created, or the recorded creation replayed"),
-    400: _problem_spec("Missing or malformed key, malformed body; nothing is recorded"),
-    409: _problem_spec("The first request with this key is still being written; retry"),
-    413: _problem_spec("Body over 64 KiB; nothing is recorded"),
-    415: _problem_spec("Body is not JSON; nothing is recorded"),
-    422: _problem_spec("The order was rejected (recorded), or the key belongs to another payload"),
-    503: _problem_spec("The database is unavailable; retry after Retry-After seconds"),
+    400: problem_spec("Missing or malformed key, malformed body; nothing is recorded"),
+    409: problem_spec("The first request with this key is still being written; retry"),
+    413: problem_spec("Body over 64 KiB; nothing is recorded"),
+    415: problem_spec("Body is not JSON; nothing is recorded"),
+    422: problem_spec("The order was rejected (recorded), or the key belongs to another payload"),
+    503: problem_spec("The database is unavailable; retry after Retry-After seconds"),
 }
 _READ_ERRORS: Final = {
-    400: _problem_spec("A malformed parameter or header; see `detail`"),
-    503: _problem_spec(
+    400: problem_spec("A malformed parameter or header; see `detail`"),
+    503: problem_spec(
         "The database is unavailable, or the read model is behind; retry after Retry-After"
     ),
 }
@@ -130,6 +132,7 @@ class OrdersController(Controller):
         request_max_body_size=MAX_BODY_BYTES,
         status_code=201,
         responses=_CREATE_RESPONSES,
+        operation_class=CreateOrderOperation,
         summary="Create an order, exactly once per key",
         description="`/create` is the older path of the same operation.",
     )
@@ -156,7 +159,7 @@ class OrdersController(Controller):
     @get(
         "/{order_id:str}",
         summary="One order",
-        responses={**_READ_ERRORS, 404: _problem_spec("No order has this id")},
+        responses={**_READ_ERRORS, 404: problem_spec("No order has this id")},
     )
     async def get_order(
         self, order_id: FromPath[str], current_read_model: NamedDependency[ReadModel]

@@ -6,6 +6,7 @@ from typing import Final, NamedTuple
 
 import msgspec
 from litestar import Response
+from litestar.openapi.datastructures import ResponseSpec
 
 MEDIA_TYPE: Final = "application/problem+json"
 
@@ -94,3 +95,8 @@ def problem_response(problem: Problem, *, headers: dict[str, str] | None = None)
         media_type=MEDIA_TYPE,
         headers=headers,
     )
+
+
+def problem_spec(description: str) -> ResponseSpec:
+    """An error answer as the OpenAPI document describes it."""
+    return ResponseSpec(Problem, description=description, media_type=MEDIA_TYPE)
