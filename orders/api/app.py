@@ -14,7 +14,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 import projections.orders
 from orders.api.errors import EXCEPTION_HANDLERS
 from orders.api.health import HealthController
-from orders.api.observability import PROMETHEUS, MetricsController, RequestLogMiddleware
+from orders.api.observability import ObservabilityMiddleware, metrics
 from orders.api.openapi import ClosedStructSchemaPlugin
 from orders.api.orders import OrdersController
 from orders.create_order import OrderCreator
@@ -73,7 +73,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             await pool.close()
 
     return Litestar(
-        route_handlers=[OrdersController, HealthController, MetricsController],
+        route_handlers=[OrdersController, HealthController, metrics],
         lifespan=[lifespan],
         dependencies={
             "creator": Provide(lambda: services.creator, sync_to_thread=False),
@@ -81,7 +81,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
         },
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[ClosedStructSchemaPlugin()],
-        middleware=[DefineMiddleware(RequestLogMiddleware), PROMETHEUS.middleware],
+        middleware=[DefineMiddleware(ObservabilityMiddleware)],
         openapi_config=OpenAPIConfig(
             title="orders",
             version="1.0.0",

@@ -3,31 +3,49 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-from typing import Final
+from typing import Any, Final
 
+from litestar import Response, get
 from litestar.enums import ScopeType
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from prometheus_client import Counter
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from orders.create_order import Outcome
 from orders.domain.events import OrderCreated
 
 log = logging.getLogger("orders.requests")
 
-PROMETHEUS: Final = PrometheusConfig(
-    app_name="orders",
-    prefix="orders_http",
-    group_path=True,
-    exclude=["/metrics"],
-    buckets=[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+REQUESTS = Counter(
+    "orders_http_requests_total",
+    "HTTP requests by method, route template and status",
+    ["method", "path", "status_code"],
+)
+LATENCY = Histogram(
+    "orders_http_request_duration_seconds",
+    "HTTP request duration by method and route template",
+    ["method", "path"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 
 
-class MetricsController(PrometheusController):
-    path = "/metrics"
-    include_in_schema = False
+@get("/metrics", include_in_schema=False, media_type=CONTENT_TYPE_LATEST, sync_to_thread=False)
+def metrics() -> Response[bytes]:
+    """Prometheus exposition; with several workers, the sum over all of them."""
+    registry = REGISTRY
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 ORDERS_CREATED = Counter("orders_created_total", "Orders created (first answers only)")
@@ -50,39 +68,68 @@ def count_outcome(outcome: Outcome) -> None:
 _KEY_HEADERS: Final = (b"idempotency-key", b"x-request-id")
 
 
-class RequestLogMiddleware:
-    """Logs method, route template, status, duration and the idempotency key of each request
-    (never the body, never other headers)."""
+class ObservabilityMiddleware:
+    """Per request, in one pass: the request counter, the latency histogram, and one JSON log
+    line with method, route template, status, duration and the idempotency key (never the
+    body, never other headers).
+
+    Our own rather than Litestar's Prometheus middleware, which cost ~80 us of CPU per request
+    (a quarter of a create): label children are looked up once per (method, route, status).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        recorded = False
 
-        async def record_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
+        async def record_on_start(message: Message) -> None:
+            # Recorded as the answer starts, before the client can see it: a client that reads
+            # /metrics right after an answer finds that answer counted.
+            nonlocal recorded
+            if message["type"] == "http.response.start" and not recorded:
+                recorded = True
+                self._record(scope, message["status"], started)
             await send(message)
 
         try:
-            await self.app(scope, receive, record_status)
+            await self.app(scope, receive, record_on_start)
         finally:
+            if not recorded:
+                self._record(scope, 500, started)
+
+    def _record(self, scope: Scope, status: int, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        method = str(scope.get("method"))
+        route = scope.get("path_template", "unmatched")
+        counter, histogram = self._children(method, route, status)
+        counter.inc()
+        histogram.observe(elapsed)
+        if log.isEnabledFor(logging.INFO):
             log.info(
                 "request",
                 extra={
-                    "method": scope.get("method"),
-                    "route": scope.get("path_template", "unmatched"),
+                    "method": method,
+                    "route": route,
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
                     "idempotency_key": _key(scope),
                 },
             )
+
+    def _children(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        series = self._series.get((method, route, status))
+        if series is None:
+            series = self._series[(method, route, status)] = (
+                REQUESTS.labels(method, route, str(status)),
+                LATENCY.labels(method, route),
+            )
+        return series
 
 
 def _key(scope: Scope) -> str | None:
