@@ -48,3 +48,15 @@ bench: $(STAMP)
 
 bench-profile: $(STAMP)
 	$(BIN)/python -m bench.profile
+
+.PHONY: load postman
+# The locust check (tests/load/run.py): 50 users for LOAD_SECONDS (default 60) against
+# `orders serve --workers 2` on a fresh embedded database, then the database is verified.
+load: $(STAMP)
+	$(BIN)/python -m tests.load.run
+
+# The Postman collection, run by newman (installed into node_modules/ on first use), against a
+# service started on a fresh embedded database, or against BASE_URL when it is given.
+postman: $(STAMP)
+	@test -x node_modules/.bin/newman || npm install --no-save --no-audit --no-fund newman@6
+	$(BIN)/python -m tests.postman.run $(if $(BASE_URL),--base-url $(BASE_URL))

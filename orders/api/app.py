@@ -14,6 +14,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 import projections.orders
 from orders.api.errors import EXCEPTION_HANDLERS
 from orders.api.health import HealthController
+from orders.api.limits import HeaderLimitMiddleware
 from orders.api.observability import ObservabilityMiddleware, metrics
 from orders.api.openapi import ClosedStructSchemaPlugin
 from orders.api.orders import OrdersController
@@ -81,7 +82,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
         },
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[ClosedStructSchemaPlugin()],
-        middleware=[DefineMiddleware(ObservabilityMiddleware)],
+        middleware=[DefineMiddleware(ObservabilityMiddleware), HeaderLimitMiddleware],
         openapi_config=OpenAPIConfig(
             title="orders",
             version="1.0.0",

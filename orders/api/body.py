@@ -32,7 +32,8 @@ def decode_order(raw: bytes) -> OrderRequest:
     """The validated request in `raw`; ProblemError (400) for anything else."""
     try:
         request = _decoder.decode(raw)
-    except msgspec.DecodeError as exc:  # ValidationError included
+    # ValidationError is a DecodeError; invalid UTF-8 inside a string surfaces as neither.
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ProblemError(INVALID_BODY, str(exc)) from None
     if _may_repeat_a_member(raw, request) and _repeats_a_member(raw):
         raise ProblemError(INVALID_BODY, "an object in the body has two members of the same name")

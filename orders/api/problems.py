@@ -33,6 +33,7 @@ METHOD_NOT_ALLOWED = ProblemKind("method-not-allowed", 405, "Method not allowed"
 REQUEST_IN_PROGRESS = ProblemKind("request-in-progress", 409, "Request still in progress")
 BODY_TOO_LARGE = ProblemKind("body-too-large", 413, "Request body too large")
 UNSUPPORTED_MEDIA_TYPE = ProblemKind("unsupported-media-type", 415, "Unsupported media type")
+HEADERS_TOO_LARGE = ProblemKind("headers-too-large", 431, "Request header fields too large")
 ORDER_REJECTED = ProblemKind("order-rejected", 422, "Order rejected")
 KEY_REUSED = ProblemKind("idempotency-key-reused", 422, "Idempotency key reused")
 CLIENT_ERROR = ProblemKind("client-error", 400, "Bad request")
@@ -50,6 +51,7 @@ KINDS: Final = (
     REQUEST_IN_PROGRESS,
     BODY_TOO_LARGE,
     UNSUPPORTED_MEDIA_TYPE,
+    HEADERS_TOO_LARGE,
     ORDER_REJECTED,
     KEY_REUSED,
     CLIENT_ERROR,

@@ -11,34 +11,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from orders.embedded import EmbeddedPostgres
 from tests.load.verify import Figures, verify
-from tests.processes.services import served
+from tests.processes.services import fresh_database, served
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 LOCUST = Path(sys.executable).with_name("locust")
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(given: str | None, work_dir: Path) -> AsyncIterator[str]:
-    if given:
-        yield given
-        return
-    server = EmbeddedPostgres(work_dir / "pg")
-    url = await asyncio.to_thread(server.start)
-    try:
-        yield url
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 def run_locust(base_url: str, seconds: int, users: int, report: Path) -> None:
@@ -55,10 +40,9 @@ def run_locust(base_url: str, seconds: int, users: int, report: Path) -> None:
 async def load_check(seconds: int, users: int, database_url: str | None) -> Figures:
     with tempfile.TemporaryDirectory(prefix="orders-load-") as work:
         work_dir = Path(work)
-        os.chmod(work_dir, 0o755)  # the embedded server runs as its own system user
         report = work_dir / "report.json"
         async with (
-            fresh_database(database_url, work_dir) as url,
+            fresh_database(database_url) as url,
             served(url, work_dir, workers=2) as service,
         ):
             print(f"load: {users} users for {seconds} s against {service.base_url}", flush=True)

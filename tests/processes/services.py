@@ -6,16 +6,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from orders.embedded import EmbeddedPostgres
 
 ORDERS_COMMAND = Path(sys.executable).with_name("orders")
 READY_WITHIN_SECONDS = 30.0
@@ -119,3 +123,26 @@ async def served(
         yield service
     finally:
         await service.stop()
+
+
+@contextlib.asynccontextmanager
+async def embedded_server() -> AsyncIterator[EmbeddedPostgres]:
+    """A PostgreSQL server of the caller's own, in a new temporary directory, removed after."""
+    data_dir = Path(tempfile.mkdtemp(prefix="orders-pg-"))
+    server = EmbeddedPostgres(data_dir / "pg")
+    try:
+        await asyncio.to_thread(server.start)
+        yield server
+    finally:
+        await asyncio.to_thread(server.stop)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(given: str | None) -> AsyncIterator[str]:
+    """`given` if there is one, else the (empty) database of a new embedded server."""
+    if given:
+        yield given
+        return
+    async with embedded_server() as server:
+        yield server.url

@@ -19,7 +19,7 @@ import pytest
 from orders.database import migrate_database
 from orders.embedded import EmbeddedPostgres
 from tests.processes.clients import ORDERS, order_payload
-from tests.processes.services import Service, served
+from tests.processes.services import Service, embedded_server, served
 
 pytestmark = pytest.mark.slow
 
@@ -140,16 +140,12 @@ async def run_outage(service: Service, server: EmbeddedPostgres) -> tuple[Load, 
 async def test_postgresql_restart_under_load_gives_fast_503s_then_recovers_without_restart(
     tmp_path: Path,
 ) -> None:
-    server = EmbeddedPostgres(tmp_path / "pg")
-    url = await asyncio.to_thread(server.start)
-    try:
-        await migrate_database(url)
+    async with embedded_server() as server:
+        await migrate_database(server.url)
         env = {"ORDERS_DB_TIMEOUT_SECONDS": str(DB_TIMEOUT_SECONDS)}
-        async with served(url, tmp_path, env=env) as service:
+        async with served(server.url, tmp_path, env=env) as service:
             load, recovered_after = await run_outage(service, server)
             log = service.log_text()
-    finally:
-        await asyncio.to_thread(server.stop)
 
     report(load, recovered_after)
     error = log.find('"level":"error"')
