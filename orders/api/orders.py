@@ -66,7 +66,7 @@ ConsistencyHeader = Annotated[
 
 
 async def _read_model_after_writes(
-    read_model: ReadModel, consistency: ConsistencyHeader = None
+    read_model: NamedDependency[ReadModel], consistency: ConsistencyHeader = None
 ) -> ReadModel:
     """The read model once it holds every write acknowledged before this request, unless the
     client accepts a possibly stale answer."""

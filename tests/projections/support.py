@@ -1,0 +1,176 @@
+"""What the projection tests share: the fold of the events, to compare the read model with,
+order creation, waiting on a condition with a deadline, and real `orders` processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from orders.create_order import OrderCreator
+from orders.domain.commands import OrderRequest
+from orders.domain.events import OrderCreated, decode_event
+from orders.eventstore import START, EventStore
+from tests.processes.services import ORDERS_COMMAND, service_environment
+
+ORDER_REQUEST = msgspec.convert(
+    {
+        "products": [{"id": 7, "name": "book", "price": 1500, "quantity": 2}],
+        "shipping_to": "1 Main St",
+    },
+    OrderRequest,
+)
+
+Row = tuple[str, str, Any, str, int, datetime, int]
+"""An `orders` row without its key: request id, status, products, shipping to, total,
+created at, position."""
+
+
+async def fold(store: EventStore) -> dict[uuid.UUID, Row]:
+    """The `orders` table the events imply, computed in Python from `read_all`."""
+    rows: dict[uuid.UUID, Row] = {}
+    after = START
+    while batch := await store.read_all(after, limit=1000):
+        for recorded in batch:
+            event = decode_event(recorded.data)
+            if isinstance(event, OrderCreated) and event.order_id not in rows:
+                products = msgspec.to_builtins(event.products)
+                rows[event.order_id] = (
+                    event.request_id,
+                    "created",
+                    products,
+                    event.shipping_to,
+                    event.total,
+                    event.created_at,
+                    recorded.position,
+                )
+        after = batch[-1].checkpoint
+    return rows
+
+
+async def table(
+    conn: asyncpg.Connection | asyncpg.Pool, name: str = "orders"
+) -> dict[uuid.UUID, Row]:
+    """An `orders` table (the live one by default), shaped as `fold` shapes the events."""
+    columns = "order_id, request_id, status, products, shipping_to, total, created_at, position"
+    records = await conn.fetch(f"SELECT {columns} FROM {name}")  # noqa: S608 (our own names)
+    return {
+        r["order_id"]: (
+            r["request_id"],
+            r["status"],
+            msgspec.json.decode(r["products"]),
+            r["shipping_to"],
+            r["total"],
+            r["created_at"],
+            r["position"],
+        )
+        for r in records
+    }
+
+
+async def counted(conn: asyncpg.Connection | asyncpg.Pool, name: str = "order_counts") -> int:
+    statement = f"SELECT coalesce(sum(n), 0)::bigint FROM {name}"  # noqa: S608 (ours)
+    total: int = await conn.fetchval(statement)
+    return total
+
+
+async def assert_read_model_is_the_fold(pool: asyncpg.Pool) -> dict[uuid.UUID, Row]:
+    """Every order once, exactly as the events say, and a count that agrees."""
+    expected = await fold(EventStore(pool))
+    assert await table(pool) == expected
+    assert await counted(pool) == len(expected)
+    return expected
+
+
+async def create_orders(creator: OrderCreator, n: int, *, concurrency: int = 8) -> list[str]:
+    """Create `n` orders, `concurrency` at a time; return their keys."""
+    keys = [f"projection-{uuid.uuid4()}" for _ in range(n)]
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(key: str) -> None:
+        async with gate:
+            await creator.create(key, ORDER_REQUEST)
+
+    await asyncio.gather(*(one(key) for key in keys))
+    return keys
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], what: str, *, within: float = 20.0
+) -> None:
+    """Wait until `check()` holds, re-checking every 20 ms; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within} s: {what}")
+        await asyncio.sleep(0.02)
+
+
+async def checkpoint_position(pool: asyncpg.Pool, name: str = "orders") -> int:
+    position: int | None = await pool.fetchval(
+        "SELECT position FROM projection_checkpoints WHERE projection = $1", name
+    )
+    return position or 0
+
+
+async def caught_up(pool: asyncpg.Pool) -> bool:
+    """Whether the `orders` checkpoint covers every event."""
+    lag: int = await pool.fetchval(
+        "SELECT count(*) FROM events e LEFT JOIN projection_checkpoints c"
+        " ON c.projection = 'orders'"
+        " WHERE c.projection IS NULL OR (e.tx_id, e.position) > (c.tx_id, c.position)"
+    )
+    return lag == 0
+
+
+@dataclass
+class OrdersProcess:
+    """A real `orders` command (its own process group), its output in a file."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        self.process.wait(10)
+
+    def wait(self, within: float = 60.0) -> int:
+        return self.process.wait(within)
+
+
+@contextlib.contextmanager
+def orders_process(
+    database_url: str, log_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[OrdersProcess]:
+    """`orders <args>` against `database_url`, killed (SIGKILL) on leaving if still running."""
+    log_path = log_dir / f"orders-{args[0]}-{uuid.uuid4().hex[:8]}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [str(ORDERS_COMMAND), *args],
+            env=service_environment(database_url, env or {}),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    running = OrdersProcess(process, log_path)
+    try:
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+        process.wait(10)

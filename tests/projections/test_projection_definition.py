@@ -1,0 +1,66 @@
+"""The one projection definition is idempotent and monotonic: applying events twice, or older
+events after newer ones, in any batches, ends in the same table as applying each once in order."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import msgspec
+import pytest_asyncio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from orders.create_order import OrderCreator
+from orders.domain.commands import OrderRequest
+from orders.eventstore import EventStore
+from projections.orders import apply_sql
+from tests.projections.support import counted, create_orders, fold, table
+
+REJECTED_REQUEST = msgspec.convert({"products": [], "shipping_to": "x"}, OrderRequest)
+SCRATCH = ("orders_scratch", "order_counts_scratch")
+# The projection over any chosen events, repeats and order as the test likes.
+_APPLY_SOME = """
+WITH new_events AS (SELECT * FROM events WHERE position = ANY($1::bigint[])){apply}
+SELECT 1
+"""
+APPLY_SOME = _APPLY_SOME.format(apply=apply_sql(*SCRATCH))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def positions(pool: asyncpg.Pool) -> list[int]:
+    """A dozen orders and a rejection, appended without projecting them."""
+    creator = OrderCreator(EventStore(pool))
+    await create_orders(creator, 12)
+    await creator.create(f"rejected-{uuid.uuid4()}", REJECTED_REQUEST)
+    for scratch, live in zip(SCRATCH, ("orders", "order_counts"), strict=True):
+        await pool.execute(f"CREATE TABLE {scratch} (LIKE {live} INCLUDING ALL)")
+    rows = await pool.fetch("SELECT position FROM events ORDER BY position")
+    return [row["position"] for row in rows]
+
+
+@st.composite
+def replays(draw: st.DrawFn, positions: list[int]) -> list[list[int]]:
+    """Every event at least once, some again, in any order, cut into batches."""
+    again = draw(st.lists(st.sampled_from(positions), max_size=len(positions)))
+    order = draw(st.permutations(positions + again))
+    size = draw(st.integers(1, 5))
+    return [order[i : i + size] for i in range(0, len(order), size)]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+async def test_any_replay_order_with_repeats_ends_in_the_fold_of_the_events(
+    pool: asyncpg.Pool, positions: list[int], data: st.DataObject
+) -> None:
+    batches = data.draw(replays(positions))
+    await pool.execute(f"TRUNCATE {', '.join(SCRATCH)}")
+
+    for batch in batches:
+        await pool.execute(APPLY_SOME, batch)
+
+    expected = await fold(EventStore(pool))
+    assert await table(pool, SCRATCH[0]) == expected
+    assert await counted(pool, SCRATCH[1]) == len(expected)

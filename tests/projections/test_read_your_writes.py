@@ -1,0 +1,87 @@
+"""Read-your-writes with the async projection: a read reflects every write acknowledged before
+it began, waiting for the projector up to ORDERS_READ_WAIT_SECONDS, and answers 503 with
+Retry-After rather than stale data when the projector does not catch up in time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from litestar.testing import AsyncTestClient
+
+from orders.api.app import create_app
+from orders.settings import Settings
+from tests.api.helpers import ORDERS, PROBLEM_JSON, new_key, order_body, post_order
+from tests.projections.support import OrdersProcess, caught_up, eventually, orders_process
+
+READ_WAIT_SECONDS = 0.5
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(pool_size=4, projection_mode="async", read_wait_seconds=READ_WAIT_SECONDS)
+    async with AsyncTestClient(create_app(settings, database_url)) as client:
+        yield client
+
+
+@pytest.fixture
+def projector(database_url: str, tmp_path: Path) -> Iterator[OrdersProcess]:
+    """An `orders project` process (the test client runs the app on this thread's loop and
+    blocks it while a request waits, so the worker cannot share it)."""
+    with orders_process(database_url, tmp_path, "project", "--metrics-port", "0") as process:
+        yield process
+
+
+async def test_with_the_projector_stopped_a_read_waits_then_answers_503_with_retry_after(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await post_order(client, order_body(), new_key())
+    assert created.status_code == 201
+
+    started = time.monotonic()
+    for path in (created.headers["Location"], f"{ORDERS}/count", f"{ORDERS}?limit=5"):
+        response = await client.get(path)
+
+        assert response.status_code == 503, path
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert response.headers["retry-after"] == "1"
+        assert response.json()["type"] == "/problems/service-unavailable"
+    assert time.monotonic() - started >= 3 * READ_WAIT_SECONDS, "the reads did not wait"
+
+
+async def test_an_eventual_read_answers_at_once_without_the_unprojected_write(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await post_order(client, order_body(), new_key())
+
+    response = await client.get(created.headers["Location"], headers={"Consistency": "eventual"})
+
+    assert response.status_code == 404
+
+
+async def test_an_unknown_consistency_is_a_400_problem(client: httpx.AsyncClient) -> None:
+    response = await client.get(f"{ORDERS}/count", headers={"Consistency": "sometimes"})
+
+    assert response.status_code == 400
+    assert response.json()["type"] == "/problems/invalid-parameter"
+
+
+async def test_with_the_projector_running_a_read_right_after_a_201_sees_the_order(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, projector: OrdersProcess
+) -> None:
+    await eventually(lambda: caught_up(pool), f"the projector started\n{projector.log_text()}")
+    for _ in range(20):
+        created = await post_order(client, order_body(), new_key())
+        assert created.status_code == 201
+
+        read = await client.get(created.headers["Location"])
+
+        assert read.status_code == 200, read.text
+        assert read.json() == created.json()
+    events: int = await pool.fetchval("SELECT count(*) FROM events")
+    assert (await client.get(f"{ORDERS}/count")).json() == {"count": events}
