@@ -24,7 +24,7 @@ from typing import Final, Literal
 import msgspec
 
 from bench import ceilings, scenarios, seed
-from bench.load import Measurement, run_load, wrk_available
+from bench.load import Measurement, default_generator, run_load
 from bench.report import Report, render, targets, write_chart, write_json
 from bench.scenarios import Scenario
 from bench.service import Service, postgres, serve
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     generator: Literal["wrk", "python"] = args.generator
     if args.generator == "auto":
-        generator = "wrk" if wrk_available() else "python"
+        generator = default_generator()
     if generator == "wrk":
         print("load generator: wrk -t1 with bench/scenario.lua (one thread: 2 cores are shared)")
     else:

@@ -60,6 +60,11 @@ def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
 
+def default_generator() -> Literal["wrk", "python"]:
+    """wrk when installed, else the Python fallback."""
+    return "wrk" if wrk_available() else "python"
+
+
 def run_wrk(scenario: Scenario, base_url: str, connections: int, seconds: float) -> Measurement:
     env = {
         **os.environ,

@@ -25,6 +25,8 @@ LAYERS: Final = (
     ("orders + projections (ours)", ("/orders/", "/projections/")),
 )
 TOP: Final = 20
+SPINE: Final = 0.75
+"""Frames on more of the busy time than this are the server's and framework's spine."""
 
 
 class _Frame(msgspec.Struct):
@@ -87,8 +89,11 @@ def summarise(path: Path) -> str:
 
     return "\n\n".join(
         [
-            table(f"busy samples by layer (innermost frame; {total:.0f} samples)", by_layer),
+            table(f"busy time by layer (innermost frame; {total:.1f} s sampled)", by_layer),
             table("innermost functions", self_time),
-            table("functions including callees", inclusive),
+            table(
+                "functions including callees (below the 75% every request passes through)",
+                {k: v for k, v in inclusive.items() if v < SPINE * total},
+            ),
         ]
     )
