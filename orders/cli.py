@@ -181,7 +181,7 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
             progress.close()
     rate = summary.events / summary.seconds if summary.seconds else 0.0
     print(
-        f"rebuilt {args.projection}: {summary.events} events in {summary.seconds:.1f} s "
+        f"rebuilt {args.projection}: {summary.events:,} events in {summary.seconds:.1f} s "
         f"({rate:,.0f} events/s), swapped in at attempt {summary.swap_attempts}"
     )
     return 0
