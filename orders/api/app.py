@@ -16,7 +16,7 @@ from orders.api.errors import EXCEPTION_HANDLERS
 from orders.api.health import HealthController
 from orders.api.limits import HeaderLimitMiddleware
 from orders.api.observability import ObservabilityMiddleware, metrics
-from orders.api.openapi import ClosedStructSchemaPlugin
+from orders.api.openapi import StructSchemaPlugin
 from orders.api.orders import OrdersController
 from orders.create_order import OrderCreator
 from orders.eventstore import EventStore
@@ -81,7 +81,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             "read_model": Provide(lambda: services.read_model, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        plugins=[ClosedStructSchemaPlugin()],
+        plugins=[StructSchemaPlugin()],
         middleware=[DefineMiddleware(ObservabilityMiddleware), HeaderLimitMiddleware],
         openapi_config=OpenAPIConfig(
             title="orders",

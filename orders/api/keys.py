@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from orders.api.openapi import string_parameter
 from orders.api.problems import CONFLICTING_KEYS, INVALID_KEY, ProblemError
 
 # 1 to 255 visible ASCII characters: no spaces, no control characters, nothing a log line,
 # a header or a URL could mistake for something else.
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
-KEY_SCHEMA: Final = {"pattern": f"^{_VALID_KEY.pattern}$", "min_length": 1, "max_length": 255}
+KEY_SCHEMA: Final = string_parameter(
+    pattern=f"^{_VALID_KEY.pattern}$", min_length=1, max_length=255
+)
 """The key's rules as OpenAPI documents them (documented only: a broken rule must answer
 `invalid-idempotency-key`, not Litestar's generic parameter error)."""
 

@@ -7,25 +7,46 @@ from typing import Any
 
 import msgspec
 from litestar._openapi.schema_generation import SchemaCreator
-from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+from litestar._openapi.schema_generation.plugins.struct import (
+    StructSchemaPlugin as LitestarStructSchemaPlugin,
+)
 from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.typing import FieldDefinition
 
 from orders.api.rendering import REPLAYED_HEADER
 
 
-class ClosedStructSchemaPlugin(StructSchemaPlugin):
-    """Documents a Struct with `forbid_unknown_fields` as a closed object
-    (`additionalProperties: false`): a client, or a generated test, learns from the schema
-    that an unknown member is refused."""
+def string_parameter(**constraints: Any) -> dict[str, Any]:
+    """`schema_extra` for an optional header or query parameter: a string with `constraints`
+    (Litestar documents `str | None` as "string or null", and neither can be null).
+    Documentation only: the handler checks the value and answers its own problem."""
+    return {"type": OpenAPIType.STRING, "one_of": None, **constraints}
+
+
+class StructSchemaPlugin(LitestarStructSchemaPlugin):
+    """Litestar's Struct schemas, made to say exactly what decoding enforces.
+
+    A Struct with `forbid_unknown_fields` is a closed object (`additionalProperties: false`),
+    so a client, or a generated test, learns that an unknown member is refused. Integer bounds
+    are the exact integers (Litestar writes them as floats, and 2**63 - 1 as a float is 2**63).
+    """
 
     def to_openapi_schema(
         self, field_definition: FieldDefinition, schema_creator: SchemaCreator
     ) -> Schema:
         schema = super().to_openapi_schema(field_definition, schema_creator)
-        config: msgspec.structs.StructConfig = field_definition.type_.__struct_config__
-        if config.forbid_unknown_fields:
+        info = msgspec.inspect.type_info(field_definition.type_)
+        assert isinstance(info, msgspec.inspect.StructType)
+        if info.forbid_unknown_fields:
             schema.additional_properties = False
+        for field in info.fields:
+            bounds = field.type
+            documented = (schema.properties or {}).get(field.encode_name)
+            if isinstance(bounds, msgspec.inspect.IntType) and isinstance(documented, Schema):
+                documented.minimum = bounds.ge
+                documented.exclusive_minimum = bounds.gt
+                documented.maximum = bounds.le
+                documented.exclusive_maximum = bounds.lt
         return schema
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Final
 from uuid import UUID
 
@@ -17,7 +18,7 @@ from orders.api import problems
 from orders.api.body import OrderRequestDTO
 from orders.api.keys import KEY_SCHEMA, idempotency_key
 from orders.api.observability import KEY_REUSE_CONFLICTS, count_outcome
-from orders.api.openapi import CreateOrderOperation
+from orders.api.openapi import CreateOrderOperation, string_parameter
 from orders.api.problems import ProblemError, problem_spec
 from orders.api.rendering import (
     ORDERS_PATH,
@@ -31,6 +32,7 @@ from projections.consistency import ProjectionBehind
 
 MAX_BODY_BYTES: Final = 64 * 1024
 MAX_PAGE: Final = 500
+CURSOR_PATTERN: Final = "[0-9]{1,18}"
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -61,6 +63,7 @@ ConsistencyHeader = Annotated[
         "before the request; with the async projection the read may wait for it, up to "
         "ORDERS_READ_WAIT_SECONDS, then 503. `eventual`: answer at once, possibly without "
         "the latest writes.",
+        schema_extra=string_parameter(enum=["strong", "eventual"]),
     ),
 ]
 
@@ -185,7 +188,10 @@ class OrdersController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="Page size")] = 50,
         after: Annotated[
             str | None,
-            QueryParameter(description="The `next_after` of the previous page; omit for the first"),
+            QueryParameter(
+                description="The `next_after` of the previous page; omit for the first",
+                schema_extra=string_parameter(pattern=f"^{CURSOR_PATTERN}$"),
+            ),
         ] = None,
     ) -> OrderPage:
         return await current_read_model.list_orders(after=_cursor(after), limit=limit)
@@ -194,6 +200,6 @@ class OrdersController(Controller):
 def _cursor(after: str | None) -> int:
     if after is None:
         return 0
-    if not after.isascii() or not after.isdigit() or len(after) > 18:
+    if not re.fullmatch(CURSOR_PATTERN, after):
         raise ProblemError(problems.INVALID_PARAMETER, "`after` must be a `next_after` value")
     return int(after)
