@@ -57,6 +57,17 @@ def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str
     return problem
 
 
+def assert_replays(first: httpx.Response, *replays: httpx.Response) -> None:
+    """Each of `replays` is `first` replayed: same status, same bytes, same Location, marked."""
+    assert first.headers["Idempotent-Replayed"] == "false"
+    for replay in replays:
+        assert replay.status_code == first.status_code
+        assert replay.content == first.content
+        assert replay.headers["content-type"] == first.headers["content-type"]
+        assert replay.headers.get("Location") == first.headers.get("Location")
+        assert replay.headers["Idempotent-Replayed"] == "true"
+
+
 async def events_in_stream(pool: asyncpg.Pool, key: str) -> int:
     count: int = await pool.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", key)
     return count

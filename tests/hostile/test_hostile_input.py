@@ -15,6 +15,7 @@ from tests.api.helpers import (
     ORDERS,
     PROBLEM_JSON,
     assert_problem,
+    assert_replays,
     new_key,
     order_body,
     post_order,
@@ -80,8 +81,7 @@ async def test_sql_in_a_valid_key_is_stored_and_replayed_verbatim(
 
     assert created.status_code == 201, created.text
     assert created.json()["request_id"] == key
-    assert replayed.headers["Idempotent-Replayed"] == "true"
-    assert replayed.content == created.content
+    assert_replays(created, replayed)
     assert (await stored_event(pool, key))["request_id"] == key
 
 
