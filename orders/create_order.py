@@ -11,6 +11,7 @@ import msgspec
 from orders.domain.commands import CreateOrder, OrderRequest
 from orders.domain.decide import decide
 from orders.domain.events import OrderEvent, decode_event, encode_event, event_type
+from orders.domain.fingerprint import fingerprint
 from orders.eventstore import EventStore, NewEvent
 
 
@@ -39,6 +40,30 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class RecordedOutcomes:
+    """Outcomes this process has seen recorded, the newest `capacity` of them.
+
+    Serving these from memory is exactly as correct as asking the database: an outcome is the
+    first event of its stream, and events are never changed or removed (the database refuses
+    it). So a retry storm on recent keys costs no round trip; an older key costs one.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._events: dict[str, OrderEvent] = {}
+
+    def get(self, request_id: str) -> OrderEvent | None:
+        return self._events.get(request_id)
+
+    def remember(self, request_id: str, event: OrderEvent) -> None:
+        if self._capacity <= 0:
+            return
+        if len(self._events) >= self._capacity:
+            # Oldest first: dicts keep insertion order.
+            del self._events[next(iter(self._events))]
+        self._events[request_id] = event
+
+
 class OrderCreator:
     """Creates orders exactly once per request id, whatever races or retries happen.
 
@@ -55,8 +80,10 @@ class OrderCreator:
         inline_projection: str = "",
         clock: Callable[[], datetime] = _utc_now,
         new_order_id: Callable[[], uuid.UUID] = uuid.uuid4,
+        remembered: int = 10_000,
     ) -> None:
         self._store = store
+        self._recorded = RecordedOutcomes(remembered)
         self._inline_projection = inline_projection
         self._clock = clock
         self._new_order_id = new_order_id
@@ -64,13 +91,22 @@ class OrderCreator:
     async def create(self, request_id: str, request: OrderRequest) -> Outcome:
         """Raises KeyReused, or the store's AppendBlocked/StoreUnavailable."""
         command = CreateOrder.from_request(request_id, request)
+        known = self._recorded.get(request_id)
+        if known is not None:
+            return _replay(known, fingerprint(command))
         event = decide(command, order_id=self._new_order_id(), now=self._clock())
         metadata = EventMetadata(request_id, event.fingerprint, causation_id=request_id)
         new_event = NewEvent(event_type(event), encode_event(event), msgspec.json.encode(metadata))
         start = await self._store.start_stream(request_id, new_event, then=self._inline_projection)
+        recorded = event if start.started else decode_event(start.first.data)
+        self._recorded.remember(request_id, recorded)
         if start.started:
             return Outcome(event, replayed=False)
-        first = decode_event(start.first.data)
-        if first.fingerprint != event.fingerprint:
-            raise KeyReused(request_id)
-        return Outcome(first, replayed=True)
+        return _replay(recorded, event.fingerprint)
+
+
+def _replay(recorded: OrderEvent, payload_fingerprint: str) -> Outcome:
+    """The recorded outcome, if this request carries the payload it was recorded for."""
+    if recorded.fingerprint != payload_fingerprint:
+        raise KeyReused(recorded.request_id)
+    return Outcome(recorded, replayed=True)

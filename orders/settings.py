@@ -45,6 +45,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """`ORDERS_LOCK_TIMEOUT_MS`: how long a duplicate waits on the winner's uncommitted append
     before it answers 409 with Retry-After."""
 
+    replay_cache_size: int = 10_000
+    """`ORDERS_REPLAY_CACHE_SIZE`: recorded outcomes each worker keeps in memory to answer
+    retries without a database round trip (0: always ask the database)."""
+
 
 _ENV_NAMES: dict[str, str] = {
     "database_url": "DATABASE_URL",
@@ -55,6 +59,7 @@ _ENV_NAMES: dict[str, str] = {
     "read_wait_seconds": "ORDERS_READ_WAIT_SECONDS",
     "db_timeout_seconds": "ORDERS_DB_TIMEOUT_SECONDS",
     "lock_timeout_ms": "ORDERS_LOCK_TIMEOUT_MS",
+    "replay_cache_size": "ORDERS_REPLAY_CACHE_SIZE",
 }
 
 

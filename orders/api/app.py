@@ -53,7 +53,11 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
         if notifier is not None:
             notifier.start()
         inline = projections.orders.INLINE if inline_mode else ""
-        services.creator = OrderCreator(EventStore(pool, notifier), inline_projection=inline)
+        services.creator = OrderCreator(
+            EventStore(pool, notifier),
+            inline_projection=inline,
+            remembered=settings.replay_cache_size,
+        )
         read_your_writes = None
         if not inline_mode:
             read_your_writes = ReadYourWrites(
