@@ -10,7 +10,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from orders.api import problems
-from orders.api.problems import Problem, ProblemError, ProblemKind, problem_response
+from orders.api.problems import ProblemError, ProblemKind, problem_response
 from orders.eventstore import AppendBlocked, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ Req = Request[Any, Any, Any]
 
 def _answer(kind: ProblemKind, detail: str, retry_after: int | None = None) -> Response[bytes]:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    problem = Problem(kind.type, kind.title, kind.status, detail)
+    problem = kind.problem(detail)
     return problem_response(problem, headers=headers)
 
 

@@ -20,6 +20,12 @@ class ProblemKind(NamedTuple):
     def type(self) -> str:
         return f"/problems/{self.slug}"
 
+    def problem(
+        self, detail: str, *, request_id: str | None = None, reason: str | None = None
+    ) -> Problem:
+        """A problem of this kind."""
+        return Problem(self.type, self.title, self.status, detail, request_id, reason)
+
 
 INVALID_KEY = ProblemKind("invalid-idempotency-key", 400, "Invalid idempotency key")
 CONFLICTING_KEYS = ProblemKind(
@@ -83,7 +89,7 @@ class ProblemError(Exception):
         retry_after: int | None = None,
     ) -> None:
         super().__init__(detail)
-        self.problem = Problem(kind.type, kind.title, kind.status, detail, request_id=request_id)
+        self.problem = kind.problem(detail, request_id=request_id)
         self.retry_after = retry_after
 
 

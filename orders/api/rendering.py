@@ -31,22 +31,12 @@ def order_view(event: OrderCreated) -> OrderView:
 
 
 def rejection_problem(event: OrderRejected) -> Problem:
-    return Problem(
-        type=ORDER_REJECTED.type,
-        title=ORDER_REJECTED.title,
-        status=ORDER_REJECTED.status,
-        detail=event.detail,
-        request_id=event.request_id,
-        reason=event.reason,
-    )
+    return ORDER_REJECTED.problem(event.detail, request_id=event.request_id, reason=event.reason)
 
 
 def key_reused_problem(request_id: str) -> Problem:
-    return Problem(
-        type=KEY_REUSED.type,
-        title=KEY_REUSED.title,
-        status=KEY_REUSED.status,
-        detail="this key belongs to another request with a different payload; "
+    return KEY_REUSED.problem(
+        "this key belongs to another request with a different payload; "
         "use a new key for a new request",
         request_id=request_id,
     )
