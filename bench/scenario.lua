@@ -50,7 +50,8 @@ local function next_key()
   end
   counter = counter + 1
   local key = prefix .. "-" .. id .. "-" .. counter
-  recent[(counter % recent_keys) + 1] = key
+  -- Filled from index 1 up, without holes: Lua's # is only reliable on a sequence.
+  recent[((counter - 1) % recent_keys) + 1] = key
   return key
 end
 
