@@ -25,7 +25,7 @@ migrate: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check orders projections tests bench
 	$(BIN)/ruff format --check orders projections tests bench
-	$(BIN)/mypy orders projections
+	$(BIN)/mypy orders projections bench
 
 # Renders every Kubernetes overlay and validates it offline against the API schemas.
 deploy-check: $(STAMP)

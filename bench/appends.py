@@ -14,20 +14,17 @@ import asyncio
 import multiprocessing
 import os
 import re
-import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
 
-from orders.embedded import EmbeddedPostgres
+from bench.report import save_json
+from bench.service import postgres
 from orders.eventstore import NO_STREAM, EventStore, NewEvent, sql
 from orders.eventstore.migrate import migrate
 from orders.eventstore.pool import connect, create_pool
@@ -230,25 +227,6 @@ def _pgbench_latencies(directory: Path, prefix: str) -> list[float]:
 # -- the run ----------------------------------------------------------------------------------
 
 
-@contextmanager
-def server() -> Iterator[tuple[str, Path]]:
-    """The URL and binary directory of the server to measure."""
-    external = os.environ.get("DATABASE_URL")
-    if external:
-        pgbench = shutil.which("pgbench")
-        bin_dir = Path(pgbench).parent if pgbench else None
-        if bin_dir is None:
-            raise SystemExit("DATABASE_URL is set but no pgbench is on PATH")
-        yield external, bin_dir
-        return
-    data_dir = Path(tempfile.mkdtemp(prefix="orders-bench-"))
-    try:
-        with EmbeddedPostgres(data_dir / "pg") as embedded:
-            yield embedded.url, embedded.bin_dir
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
 async def prepare(url: str) -> None:
     conn = await connect(url, application_name="bench")
     try:
@@ -260,7 +238,10 @@ async def prepare(url: str) -> None:
 
 def run(seconds: float, levels: list[int], processes: int) -> list[Result]:
     results: list[Result] = []
-    with server() as (url, bin_dir), tempfile.TemporaryDirectory() as scratch:
+    with (
+        postgres(os.environ.get("DATABASE_URL")) as (url, bin_dir),
+        tempfile.TemporaryDirectory() as scratch,
+    ):
         asyncio.run(prepare(url))
         scripts = pgbench_scripts(Path(scratch))
         for connections in levels:
@@ -308,9 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     results = run(args.seconds, args.connections, args.processes)
     print(render(results))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_bytes(msgspec.json.format(msgspec.json.encode(results)) + b"\n")
-    print(f"written to {RESULTS}", file=sys.stderr)
+    save_json(RESULTS, results)
 
 
 if __name__ == "__main__":

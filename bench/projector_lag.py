@@ -25,7 +25,8 @@ from typing import Final
 import msgspec
 
 from bench import scenarios
-from bench.load import Measurement, percentile, run_load, wrk_available
+from bench.load import Measurement, default_generator, percentile, run_load
+from bench.report import save_json
 from bench.service import postgres, serve
 from orders.database import migrate_database
 from orders.eventstore.pool import connect
@@ -74,7 +75,7 @@ async def sample_lag(url: str, stop: asyncio.Event) -> list[catchup.Lag]:
 
 
 async def measure(url: str, base_url: str, connections: int, seconds: float) -> Result:
-    generator = "wrk" if wrk_available() else "python"
+    generator = default_generator()
     stop = asyncio.Event()
     sampler = asyncio.create_task(sample_lag(url, stop))
     try:
@@ -135,9 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     result = run(args.seconds, args.connections)
     print(render(result))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_bytes(msgspec.json.format(msgspec.json.encode(result)) + b"\n")
-    print(f"written to {RESULTS}", file=sys.stderr)
+    save_json(RESULTS, result)
 
 
 if __name__ == "__main__":

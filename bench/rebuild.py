@@ -21,6 +21,7 @@ from typing import Final
 import msgspec
 
 from bench import seed
+from bench.report import save_json
 from bench.service import postgres
 from orders.database import migrate_database
 from orders.eventstore.pool import connect
@@ -103,9 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     results = run(args.events, args.batch)
     print(render(results))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_bytes(msgspec.json.format(msgspec.json.encode(results)) + b"\n")
-    print(f"written to {RESULTS}", file=sys.stderr)
+    save_json(RESULTS, results)
 
 
 if __name__ == "__main__":

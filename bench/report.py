@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Final
 
@@ -30,6 +31,13 @@ class Report(msgspec.Struct, kw_only=True):
     ceilings: list[Measurement]
     targets: list[Target]
     bulk_load_seconds: float | None = None
+
+
+def save_json(path: Path, value: object) -> None:
+    """Write `value` as indented JSON to `path` (creating bench/results/) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(msgspec.json.format(msgspec.json.encode(value)) + b"\n")
+    print(f"written to {path}", file=sys.stderr)
 
 
 def _find(rows: list[Measurement], scenario: str, level: int) -> Measurement | None:
