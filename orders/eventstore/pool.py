@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from orders.eventstore.fair_pool import FairPool
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # jsonb travels as raw JSON bytes in both directions: msgspec encodes and decodes them
@@ -32,10 +34,17 @@ async def create_pool(
     lock_timeout_ms: int = 2000,
     application_name: str = "orders",
 ) -> asyncpg.Pool:
-    """A pool of `size` connections whose statements give up after `timeout_seconds` and whose
-    waits on another transaction's row give up after `lock_timeout_ms`."""
-    pool = await asyncpg.create_pool(
+    """A fair pool of `size` connections (see FairPool) where waiting for a connection and each
+    statement give up after `timeout_seconds`, and waits on another transaction's row after
+    `lock_timeout_ms`."""
+    pool = await FairPool(
         dsn,
+        acquire_timeout=timeout_seconds,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
         min_size=size,
         max_size=size,
         init=_init_connection,
@@ -47,7 +56,6 @@ async def create_pool(
             "lock_timeout": str(lock_timeout_ms),
         },
     )
-    assert pool is not None
     return pool
 
 

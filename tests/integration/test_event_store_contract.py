@@ -172,3 +172,28 @@ async def _until_waiting_on_a_lock(conn: asyncpg.Connection) -> None:
             "AND datname = current_database() AND pid <> pg_backend_pid()"
         ):
             await asyncio.sleep(0.01)
+
+
+async def test_connections_are_handed_out_in_the_order_they_were_asked_for(
+    database_url: str,
+) -> None:
+    pool = await create_pool(database_url, size=2)
+    asked: list[int] = []
+    served: list[int] = []
+
+    async def client(number: int) -> None:
+        # Each client asks again as soon as it gives its connection back: exactly the moment
+        # at which asyncpg's own queue lets a newcomer pass a woken waiter.
+        for turn in range(20):
+            ticket = number * 100 + turn
+            asked.append(ticket)
+            async with pool.acquire() as connection:
+                served.append(ticket)
+                await connection.execute("SELECT 1")
+
+    try:
+        await asyncio.gather(*(client(n) for n in range(8)))
+    finally:
+        await pool.close()
+
+    assert served == asked
