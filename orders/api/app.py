@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
 import projections.orders
+from orders.api.access_log import AccessLog
 from orders.api.errors import EXCEPTION_HANDLERS
 from orders.api.health import HealthController
 from orders.api.limits import HeaderLimitMiddleware
@@ -37,9 +38,11 @@ class Services:
 def create_app(settings: Settings, database_url: str) -> Litestar:
     """The HTTP application over the database at `database_url` (already migrated)."""
     services = Services()
+    access_log = AccessLog()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        access_log.start()
         pool = await create_pool(
             database_url,
             size=settings.pool_size,
@@ -76,6 +79,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             if notifier is not None:
                 await notifier.stop()
             await pool.close()
+            await access_log.stop()
 
     return Litestar(
         route_handlers=[OrdersController, HealthController, metrics],
@@ -86,7 +90,10 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
         },
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[StructSchemaPlugin()],
-        middleware=[DefineMiddleware(ObservabilityMiddleware), HeaderLimitMiddleware],
+        middleware=[
+            DefineMiddleware(ObservabilityMiddleware, access_log=access_log),
+            HeaderLimitMiddleware,
+        ],
         openapi_config=OpenAPIConfig(
             title="orders",
             version="1.0.0",

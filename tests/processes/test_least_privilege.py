@@ -3,6 +3,7 @@ and read orders, not enough to rewrite history or the schema; and its logs keep 
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -141,12 +142,22 @@ async def test_request_logs_never_hold_the_body_or_the_database_password(
         )
     assert (created.status_code, malformed.status_code) == (201, 400)
 
-    log = service.log_text()
-    entries = [msgspec.json.decode(line) for line in log.splitlines() if line.startswith("{")]
-    requests = [e for e in entries if e.get("msg") == "request"]
-    assert {(e["idempotency_key"], e["status"]) for e in requests} >= {
-        (key, 201),
-        (f"{key}-bad", 400),
-    }
+    expected = {(key, 201), (f"{key}-bad", 400)}
+    log = await _log_with_requests(service, expected)
     assert BODY_MARKER not in log
     assert PASSWORD not in log
+
+
+def _logged_requests(log: str) -> set[tuple[str, int]]:
+    entries = [msgspec.json.decode(line) for line in log.splitlines() if line.startswith("{")]
+    return {(e["idempotency_key"], e["status"]) for e in entries if e.get("msg") == "request"}
+
+
+async def _log_with_requests(service: Service, expected: set[tuple[str, int]]) -> str:
+    """The service's log once it holds a line for each expected (key, status); the request log
+    is written in batches, so wait for it (bounded: 10 s)."""
+    async with asyncio.timeout(10):
+        # The condition lives in another process's log file: nothing to await but the file.
+        while not _logged_requests(log := service.log_text()) >= expected:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    return log
