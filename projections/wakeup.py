@@ -14,6 +14,7 @@ import random
 
 import asyncpg
 
+from orders.background import BackgroundTask
 from orders.eventstore.pool import connect
 
 log = logging.getLogger(__name__)
@@ -78,16 +79,13 @@ class Listener:
         self._url = url
         self._channel = channel
         self._wakeups = wakeups
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask(f"listen-{channel}", self._run)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"listen-{self._channel}")
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._task.stop()
 
     async def _run(self) -> None:
         backoff = Backoff()

@@ -12,13 +12,14 @@ Lines have the shape of every other log line (orders/logs.py) and follow the lev
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sys
 from datetime import UTC, datetime
 from typing import Final
 
 import msgspec
+
+from orders.background import BackgroundTask
 
 LOGGER: Final = logging.getLogger("orders.requests")
 FLUSH_SECONDS: Final = 0.2
@@ -41,7 +42,7 @@ class AccessLog:
     def __init__(self) -> None:
         self._lines: list[bytes] = []
         self._encoder = msgspec.json.Encoder()
-        self._flusher: asyncio.Task[None] | None = None
+        self._flusher = BackgroundTask("access-log", self._flush_periodically)
 
     def record(self, method: str, route: str, status: int, seconds: float, key: str | None) -> None:
         if not LOGGER.isEnabledFor(logging.INFO):
@@ -65,13 +66,10 @@ class AccessLog:
             sys.stderr.flush()
 
     def start(self) -> None:
-        self._flusher = asyncio.create_task(self._flush_periodically(), name="access-log")
+        self._flusher.start()
 
     async def stop(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+        await self._flusher.stop()
         self.flush()
 
     async def _flush_periodically(self) -> None:

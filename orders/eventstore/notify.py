@@ -10,11 +10,11 @@ path that guarantees delivery; a notification only shortens the wait.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import asyncpg
 
+from orders.background import BackgroundTask
 from orders.eventstore import sql
 
 CHANNEL = "orders_events"
@@ -27,20 +27,17 @@ class AppendNotifier:
         self._pool = pool
         self._channel = channel
         self._pending = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask("append-notifier", self._run)
 
     def poke(self) -> None:
         """Note that events were appended; a NOTIFY follows soon."""
         self._pending.set()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="append-notifier")
+        self._task.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._task.stop()
 
     async def _run(self) -> None:
         while True:
