@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Response, get, post
-from litestar.connection import ASGIConnection
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
@@ -110,9 +108,13 @@ _READ_ERRORS: Final = {
 }
 
 
-async def _require_json(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
-    # async on purpose: Litestar runs a sync guard in a worker thread, a thread hop per request.
-    media_type = connection.headers.get("content-type", "").split(";")[0].strip().lower()
+async def _require_json(request: Request[Any, Any, Any]) -> None:
+    """Refuse a body that is not JSON before it is read (415, nothing recorded).
+
+    A before-request hook, not a guard: Litestar copies the route handler for every guard it
+    runs (~30 us a request), and runs a sync guard in a worker thread.
+    """
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not (
         media_type.startswith("application/") and media_type.endswith("+json")
     ):
@@ -129,7 +131,7 @@ class OrdersController(Controller):
 
     @post(
         ["/", "/create"],
-        guards=[_require_json],
+        before_request=_require_json,
         dto=OrderRequestDTO,
         return_dto=None,
         request_max_body_size=MAX_BODY_BYTES,
