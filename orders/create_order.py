@@ -1,4 +1,4 @@
-"""The create-order use case: decide, append under the request id, or replay what was recorded."""
+"""The create-order use case: decide, append under the caller's key, or replay what was recorded."""
 
 from __future__ import annotations
 
@@ -8,22 +8,24 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from orders.domain.callers import ANONYMOUS_OWNER
 from orders.domain.commands import CreateOrder, OrderRequest
 from orders.domain.decide import decide
 from orders.domain.events import OrderEvent, decode_event, encode_event, event_type
 from orders.domain.fingerprint import fingerprint
+from orders.domain.streams import order_stream_id
 from orders.eventstore import EventStore, NewEvent
 
 
 class Outcome(msgspec.Struct, frozen=True):
-    """The recorded outcome of a request id, and whether this call merely replayed it."""
+    """The recorded outcome of a caller's key, and whether this call merely replayed it."""
 
     event: OrderEvent
     replayed: bool
 
 
 class KeyReused(Exception):
-    """The request id already stands for a request with a different payload."""
+    """The caller's key already stands for a request with a different payload."""
 
     def __init__(self, request_id: str) -> None:
         super().__init__(f"the key {request_id!r} belongs to another request")
@@ -52,25 +54,26 @@ class RecordedOutcomes:
         self._capacity = capacity
         self._events: dict[str, OrderEvent] = {}
 
-    def get(self, request_id: str) -> OrderEvent | None:
-        return self._events.get(request_id)
+    def get(self, stream_id: str) -> OrderEvent | None:
+        return self._events.get(stream_id)
 
-    def remember(self, request_id: str, event: OrderEvent) -> None:
+    def remember(self, stream_id: str, event: OrderEvent) -> None:
         if self._capacity <= 0:
             return
         if len(self._events) >= self._capacity:
             # Oldest first: dicts keep insertion order.
             del self._events[next(iter(self._events))]
-        self._events[request_id] = event
+        self._events[stream_id] = event
 
 
 class OrderCreator:
-    """Creates orders exactly once per request id, whatever races or retries happen.
+    """Creates orders exactly once per (caller, key), whatever races or retries happen.
 
-    The first request for an id appends its outcome as the first event of the id's stream
-    (expected version "no stream"); the database's unique (stream, version) picks one winner
-    among concurrent requests, on any replica. Every other request gets the winner's event
-    back from the same statement and answers with the same outcome.
+    The first request for a caller's key appends its outcome as the first event of the pair's
+    stream (`orders.domain.streams`, expected version "no stream"); the database's unique
+    (stream, version) picks one winner among concurrent requests, on any replica. Every other
+    request gets the winner's event back from the same statement and answers with the same
+    outcome. Another caller's same key is another stream: it never sees this outcome.
     """
 
     def __init__(
@@ -88,18 +91,21 @@ class OrderCreator:
         self._clock = clock
         self._new_order_id = new_order_id
 
-    async def create(self, request_id: str, request: OrderRequest) -> Outcome:
+    async def create(
+        self, request_id: str, request: OrderRequest, owner: str = ANONYMOUS_OWNER
+    ) -> Outcome:
         """Raises KeyReused, or the store's AppendBlocked/StoreUnavailable."""
-        command = CreateOrder.from_request(request_id, request)
-        known = self._recorded.get(request_id)
+        command = CreateOrder.from_request(request_id, request, owner)
+        stream_id = order_stream_id(owner, request_id)
+        known = self._recorded.get(stream_id)
         if known is not None:
             return _replay(known, fingerprint(command))
         event = decide(command, order_id=self._new_order_id(), now=self._clock())
         metadata = EventMetadata(request_id, event.fingerprint, causation_id=request_id)
         new_event = NewEvent(event_type(event), encode_event(event), msgspec.json.encode(metadata))
-        start = await self._store.start_stream(request_id, new_event, then=self._inline_projection)
+        start = await self._store.start_stream(stream_id, new_event, then=self._inline_projection)
         recorded = event if start.started else decode_event(start.first.data)
-        self._recorded.remember(request_id, recorded)
+        self._recorded.remember(stream_id, recorded)
         if start.started:
             return Outcome(event, replayed=False)
         return _replay(recorded, event.fingerprint)

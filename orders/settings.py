@@ -10,6 +10,14 @@ from typing import Literal
 import msgspec
 
 ProjectionMode = Literal["inline", "async"]
+AuthMode = Literal["none", "jwt", "gateway"]
+
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+"""What `ORDERS_JWT_ALGORITHMS` may list: signatures only a private key can make. (HS256 and
+friends are refused: a verifier holding the secret could forge tokens, and the classic attack
+signs an HS256 token with the public key as the secret.)"""
 
 
 class SettingsError(ValueError):
@@ -49,6 +57,46 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """`ORDERS_REPLAY_CACHE_SIZE`: recorded outcomes each worker keeps in memory to answer
     retries without a database round trip (0: always ask the database)."""
 
+    auth: AuthMode = "none"
+    """`ORDERS_AUTH`: how the caller is known. `none`: one anonymous caller; `jwt`: a bearer
+    token's `sub`; `gateway`: a header set by a trusted gateway in front."""
+
+    jwt_jwks_url: str | None = None
+    """`ORDERS_JWT_JWKS_URL`: where the token signing keys are (https://, http:// or file://),
+    fetched at start and again when a token names a key id not seen yet."""
+
+    jwt_public_key: str | None = None
+    """`ORDERS_JWT_PUBLIC_KEY`: instead of a JWKS, one PEM public key (the PEM text itself, or
+    the path of a file holding it)."""
+
+    jwt_issuer: str | None = None
+    """`ORDERS_JWT_ISSUER`: the `iss` every token must carry (required with `jwt`)."""
+
+    jwt_audience: str | None = None
+    """`ORDERS_JWT_AUDIENCE`: an `aud` every token must carry (required with `jwt`)."""
+
+    jwt_algorithms: str = "RS256,PS256,ES256,EdDSA"
+    """`ORDERS_JWT_ALGORITHMS`: the signature algorithms accepted, comma-separated; asymmetric
+    ones only."""
+
+    jwt_leeway_seconds: float = 30.0
+    """`ORDERS_JWT_LEEWAY_SECONDS`: clock skew allowed when checking `exp`, `nbf` and `iat`."""
+
+    auth_header: str = "X-User-Id"
+    """`ORDERS_AUTH_HEADER`: with `gateway`, the header the gateway puts the caller's id in."""
+
+    auth_roles_header: str = "X-User-Roles"
+    """`ORDERS_AUTH_ROLES_HEADER`: with `gateway`, the header the gateway puts the caller's
+    roles in (comma- or space-separated)."""
+
+    admin_role: str = "orders:admin"
+    """`ORDERS_ADMIN_ROLE`: the role that may read every caller's orders: in a token's `scope`
+    (or `scp`) or `roles` claim, or in the gateway's roles header."""
+
+    @property
+    def jwt_algorithm_list(self) -> list[str]:
+        return [name.strip() for name in self.jwt_algorithms.split(",") if name.strip()]
+
 
 _ENV_NAMES: dict[str, str] = {
     "database_url": "DATABASE_URL",
@@ -60,6 +108,16 @@ _ENV_NAMES: dict[str, str] = {
     "db_timeout_seconds": "ORDERS_DB_TIMEOUT_SECONDS",
     "lock_timeout_ms": "ORDERS_LOCK_TIMEOUT_MS",
     "replay_cache_size": "ORDERS_REPLAY_CACHE_SIZE",
+    "auth": "ORDERS_AUTH",
+    "jwt_jwks_url": "ORDERS_JWT_JWKS_URL",
+    "jwt_public_key": "ORDERS_JWT_PUBLIC_KEY",
+    "jwt_issuer": "ORDERS_JWT_ISSUER",
+    "jwt_audience": "ORDERS_JWT_AUDIENCE",
+    "jwt_algorithms": "ORDERS_JWT_ALGORITHMS",
+    "jwt_leeway_seconds": "ORDERS_JWT_LEEWAY_SECONDS",
+    "auth_header": "ORDERS_AUTH_HEADER",
+    "auth_roles_header": "ORDERS_AUTH_ROLES_HEADER",
+    "admin_role": "ORDERS_ADMIN_ROLE",
 }
 
 
@@ -77,7 +135,26 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"invalid configuration: {_name_variable(str(exc))}") from exc
     if settings.pool_size < 1:
         raise SettingsError("ORDERS_POOL_SIZE must be at least 1")
+    if settings.auth == "jwt":
+        _check_jwt(settings)
     return settings
+
+
+def _check_jwt(settings: Settings) -> None:
+    """With `ORDERS_AUTH=jwt`, a missing or unsafe part fails the start, not a request."""
+    if (settings.jwt_jwks_url is None) == (settings.jwt_public_key is None):
+        raise SettingsError(
+            "ORDERS_AUTH=jwt needs exactly one of ORDERS_JWT_JWKS_URL and ORDERS_JWT_PUBLIC_KEY"
+        )
+    if settings.jwt_issuer is None or settings.jwt_audience is None:
+        raise SettingsError("ORDERS_AUTH=jwt needs ORDERS_JWT_ISSUER and ORDERS_JWT_AUDIENCE")
+    algorithms = settings.jwt_algorithm_list
+    unsafe = sorted(set(algorithms) - ASYMMETRIC_ALGORITHMS)
+    if not algorithms or unsafe:
+        raise SettingsError(
+            f"ORDERS_JWT_ALGORITHMS may list only {', '.join(sorted(ASYMMETRIC_ALGORITHMS))}"
+            + (f"; not {', '.join(unsafe)}" if unsafe else "")
+        )
 
 
 def _decode_path(type_: type, value: object) -> object:

@@ -1,48 +1,69 @@
-"""The `orders` projection: OrderCreated events -> rows of `orders` and the order count.
+"""The `orders` projection: OrderCreated events -> rows of `orders` and the order counts.
 
 One definition serves every mode. It is SQL that continues a WITH list in which `new_events`
 holds events (the columns of `events`): the append statement supplies the rows it has just
 inserted (inline mode), the catch-up worker and the rebuild supply a batch read from the store.
 
 Idempotent and monotonic: an order row is only ever inserted, keyed by its order id, so
-applying an event twice, or an older event after a newer one, changes nothing; the count is
+applying an event twice, or an older event after a newer one, changes nothing; the counts are
 raised only by rows that were really inserted.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NamedTuple
 
 NAME: Final = "orders"
-ORDERS_TABLE: Final = "orders"
-COUNTS_TABLE: Final = "order_counts"
+
+
+class Tables(NamedTuple):
+    """Where the projection writes: the live tables, or the rebuild's shadows of them."""
+
+    orders: str
+    counts: str
+    owner_counts: str
+
+
+LIVE: Final = Tables("orders", "order_counts", "owner_order_counts")
 
 # Concurrent creates add to different count rows (chosen by backend, so one connection keeps
-# to one row) instead of all waiting on one; reading the count sums these few rows.
+# to one row) instead of all waiting on one; reading a count sums these few rows. A caller's
+# own count needs fewer slots: only that caller's concurrent creates share them.
 COUNT_SLOTS: Final = 64
+OWNER_COUNT_SLOTS: Final = 8
 
+# Events recorded before orders had owners carry none: they are the anonymous caller's ('').
+# order_counts counts every order (`named`: those of named callers); owner_order_counts counts
+# each named caller's. See migration 0005.
 _APPLY = """,
 projected_orders AS (
-    INSERT INTO {orders} (order_id, request_id, status, products, shipping_to, total,
-                          created_at, position)
-    SELECT (e.data ->> 'order_id')::uuid, e.data ->> 'request_id', 'created', e.data -> 'products',
+    INSERT INTO {t.orders} (order_id, request_id, owner, status, products, shipping_to, total,
+                            created_at, position)
+    SELECT (e.data ->> 'order_id')::uuid, e.data ->> 'request_id',
+           coalesce(e.data ->> 'owner', ''), 'created', e.data -> 'products',
            e.data ->> 'shipping_to', (e.data ->> 'total')::bigint,
            (e.data ->> 'created_at')::timestamptz, e.position
     FROM new_events e
     WHERE e.event_type = 'OrderCreated'
     ON CONFLICT DO NOTHING
-    RETURNING 1
+    RETURNING owner
 ), counted_orders AS (
-    INSERT INTO {counts} AS c (slot, n)
-    SELECT pg_backend_pid() % {slots}, count(*) FROM projected_orders HAVING count(*) > 0
-    ON CONFLICT (slot) DO UPDATE SET n = c.n + excluded.n
+    INSERT INTO {t.counts} AS c (slot, n, named)
+    SELECT pg_backend_pid() % {slots}, count(*), count(*) FILTER (WHERE owner <> '')
+    FROM projected_orders HAVING count(*) > 0
+    ON CONFLICT (slot) DO UPDATE SET n = c.n + excluded.n, named = c.named + excluded.named
+), counted_owner_orders AS (
+    INSERT INTO {t.owner_counts} AS c (owner, slot, n)
+    SELECT owner, pg_backend_pid() % {owner_slots}, count(*)
+    FROM projected_orders WHERE owner <> '' GROUP BY owner
+    ON CONFLICT (owner, slot) DO UPDATE SET n = c.n + excluded.n
 )"""
 
 
-def apply_sql(orders_table: str = ORDERS_TABLE, counts_table: str = COUNTS_TABLE) -> str:
-    """The projection over `new_events`, writing to the given tables (the rebuild writes to
-    shadow tables). Table names are our own constants, never input."""
-    return _APPLY.format(orders=orders_table, counts=counts_table, slots=COUNT_SLOTS)
+def apply_sql(tables: Tables = LIVE) -> str:
+    """The projection over `new_events`, writing to `tables` (the rebuild writes to shadow
+    tables). Table names are our own constants, never input."""
+    return _APPLY.format(t=tables, slots=COUNT_SLOTS, owner_slots=OWNER_COUNT_SLOTS)
 
 
 INLINE: Final = apply_sql()

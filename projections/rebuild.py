@@ -69,11 +69,11 @@ class Rebuild:
     def __init__(self, conn: asyncpg.Connection, *, batch_size: int) -> None:
         orders = projections.orders
         self._conn = conn
-        self._live = (orders.ORDERS_TABLE, orders.COUNTS_TABLE)
-        self._shadow = (f"{orders.ORDERS_TABLE}_rebuild", f"{orders.COUNTS_TABLE}_rebuild")
+        self._live = orders.LIVE
+        self._shadow = orders.Tables(*(f"{live}_rebuild" for live in orders.LIVE))
         self._name = orders.NAME
         self._lock_name = f"rebuild:{orders.NAME}"
-        apply = orders.apply_sql(*self._shadow)
+        apply = orders.apply_sql(self._shadow)
         self._catch_up = CatchUp(apply, f"{orders.NAME}_rebuild", batch_size)
         self._tail = sql.tail_sql(apply)
         self._checkpoint = START
@@ -108,7 +108,7 @@ class Rebuild:
     async def swap(self, lock_timeout_ms: int = SWAP_LOCK_TIMEOUT_MS) -> bool:
         """Apply the last events and put the shadow tables live, in one transaction; False
         (and nothing changed) when a lock was not granted within `lock_timeout_ms`."""
-        orders, counts = self._live
+        live_tables = ", ".join(self._live)
         try:
             async with self._conn.transaction():
                 await self._conn.execute(
@@ -124,11 +124,11 @@ class Rebuild:
                 await self._conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
                 # ACCESS EXCLUSIVE up front for the DROP: waiting for readers to finish is the
                 # only long wait, and lock_timeout bounds it.
-                await self._conn.execute(f"LOCK TABLE {orders}, {counts} IN ACCESS EXCLUSIVE MODE")
+                await self._conn.execute(f"LOCK TABLE {live_tables} IN ACCESS EXCLUSIVE MODE")
                 tail = await self._conn.fetchval(
                     self._tail, self._checkpoint.tx_id, self._checkpoint.position
                 )
-                await self._conn.execute(f"DROP TABLE {orders}, {counts}")
+                await self._conn.execute(f"DROP TABLE {live_tables}")
                 for live, shadow in zip(self._live, self._shadow, strict=True):
                     await self._conn.execute(f"ALTER TABLE {shadow} RENAME TO {live}")
                     for rename in await self._conn.fetch(_INDEX_RENAMES, live, live, shadow):

@@ -11,12 +11,18 @@ import os
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
+import hypothesis
 import pytest
 import pytest_asyncio
 
 from orders.eventstore import EventStore
 from orders.eventstore.pool import create_pool
 from tests.support.databases import DatabaseFactory, test_server
+
+# Hypothesis's per-example deadline measures the machine, not the code: on two cores shared
+# with PostgreSQL and other test processes, a pure function's example can take 250 ms once.
+hypothesis.settings.register_profile("shared-machine", deadline=None)
+hypothesis.settings.load_profile("shared-machine")
 
 
 @pytest.fixture(scope="session")

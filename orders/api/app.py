@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -13,6 +14,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
 import projections.orders
 from orders.api.access_log import AccessLog
+from orders.api.authentication import Authenticator, authenticator_for
 from orders.api.errors import EXCEPTION_HANDLERS
 from orders.api.health import HealthController
 from orders.api.limits import HeaderLimitMiddleware
@@ -20,6 +22,7 @@ from orders.api.observability import ObservabilityMiddleware, metrics
 from orders.api.openapi import StructSchemaPlugin
 from orders.api.orders import OrdersController
 from orders.create_order import OrderCreator
+from orders.domain.callers import Caller
 from orders.eventstore import EventStore
 from orders.eventstore.notify import AppendNotifier
 from orders.eventstore.pool import create_pool
@@ -31,6 +34,7 @@ from projections.consistency import ReadYourWrites
 class Services:
     """What the routes use, built when the app starts and closed when it stops."""
 
+    authenticate: Authenticator
     creator: OrderCreator
     read_model: ReadModel
 
@@ -40,8 +44,12 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
     services = Services()
     access_log = AccessLog()
 
+    async def caller(request: Request[Any, Any, Any]) -> Caller:
+        return await services.authenticate(request)
+
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        services.authenticate = await authenticator_for(settings)
         access_log.start()
         pool = await create_pool(
             database_url,
@@ -85,6 +93,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
         route_handlers=[OrdersController, HealthController, metrics],
         lifespan=[lifespan],
         dependencies={
+            "caller": Provide(caller),
             "creator": Provide(lambda: services.creator, sync_to_thread=False),
             "read_model": Provide(lambda: services.read_model, sync_to_thread=False),
         },

@@ -32,8 +32,7 @@ def _answer(kind: ProblemKind, detail: str, retry_after: int | None = None) -> R
 
 
 def _problem_error(_: Req, exc: ProblemError) -> Response[bytes]:
-    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-    return problem_response(exc.problem, headers=headers)
+    return problem_response(exc.problem, headers=exc.headers or None)
 
 
 def _validation(request: Req, exc: ValidationException) -> Response[bytes]:

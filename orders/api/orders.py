@@ -24,6 +24,7 @@ from orders.api.rendering import (
     outcome_response,
 )
 from orders.create_order import KeyReused, OrderCreator
+from orders.domain.callers import Caller
 from orders.domain.commands import OrderRequest
 from orders.readmodel import OrderPage, OrderView, ReadModel
 from projections.consistency import ProjectionBehind
@@ -144,13 +145,14 @@ class OrdersController(Controller):
     async def create_order(
         self,
         data: JSONBody[OrderRequest],
+        caller: NamedDependency[Caller],
         creator: NamedDependency[OrderCreator],
         idempotency_key_header: IdempotencyKeyHeader = None,
         x_request_id: RequestIdHeader = None,
     ) -> Response[bytes]:
         key = idempotency_key(idempotency_key_header, x_request_id)
         try:
-            outcome = await creator.create(key, data)
+            outcome = await creator.create(key, data, caller.owner)
         except KeyReused:
             KEY_REUSE_CONFLICTS.inc()
             return problems.problem_response(key_reused_problem(key))
@@ -158,8 +160,10 @@ class OrdersController(Controller):
         return outcome_response(outcome)
 
     @get("/count", summary="How many orders there are", responses=_READ_ERRORS)
-    async def count(self, current_read_model: NamedDependency[ReadModel]) -> OrderCount:
-        return OrderCount(await current_read_model.count_orders())
+    async def count(
+        self, caller: NamedDependency[Caller], current_read_model: NamedDependency[ReadModel]
+    ) -> OrderCount:
+        return OrderCount(await current_read_model.count_orders(caller))
 
     @get(
         "/{order_id:str}",
@@ -167,14 +171,17 @@ class OrdersController(Controller):
         responses={**_READ_ERRORS, 404: problem_spec("No order has this id")},
     )
     async def get_order(
-        self, order_id: FromPath[str], current_read_model: NamedDependency[ReadModel]
+        self,
+        order_id: FromPath[str],
+        caller: NamedDependency[Caller],
+        current_read_model: NamedDependency[ReadModel],
     ) -> OrderView:
         not_found = ProblemError(problems.ORDER_NOT_FOUND, f"there is no order {order_id!r}")
         try:
             parsed = UUID(order_id)
         except ValueError:
             raise not_found from None
-        order = await current_read_model.get_order(parsed)
+        order = await current_read_model.get_order(caller, parsed)
         if order is None:
             raise not_found
         return order
@@ -186,6 +193,7 @@ class OrdersController(Controller):
     )
     async def list_orders(
         self,
+        caller: NamedDependency[Caller],
         current_read_model: NamedDependency[ReadModel],
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="Page size")] = 50,
         after: Annotated[
@@ -196,7 +204,7 @@ class OrdersController(Controller):
             ),
         ] = None,
     ) -> OrderPage:
-        return await current_read_model.list_orders(after=_cursor(after), limit=limit)
+        return await current_read_model.list_orders(caller, after=_cursor(after), limit=limit)
 
 
 def _cursor(after: str | None) -> int:

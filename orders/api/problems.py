@@ -33,6 +33,7 @@ CONFLICTING_KEYS = ProblemKind(
 )
 INVALID_BODY = ProblemKind("invalid-body", 400, "Invalid request body")
 INVALID_PARAMETER = ProblemKind("invalid-parameter", 400, "Invalid parameter")
+UNAUTHENTICATED = ProblemKind("unauthenticated", 401, "Authentication required")
 NOT_FOUND = ProblemKind("not-found", 404, "Not found")
 ORDER_NOT_FOUND = ProblemKind("order-not-found", 404, "Order not found")
 METHOD_NOT_ALLOWED = ProblemKind("method-not-allowed", 405, "Method not allowed")
@@ -51,6 +52,7 @@ KINDS: Final = (
     CONFLICTING_KEYS,
     INVALID_BODY,
     INVALID_PARAMETER,
+    UNAUTHENTICATED,
     NOT_FOUND,
     ORDER_NOT_FOUND,
     METHOD_NOT_ALLOWED,
@@ -78,7 +80,8 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
 
 
 class ProblemError(Exception):
-    """Raise to answer with a problem; `retry_after` (seconds) adds a Retry-After header."""
+    """Raise to answer with a problem; `retry_after` (seconds) adds a Retry-After header,
+    `headers` any other."""
 
     def __init__(
         self,
@@ -87,10 +90,13 @@ class ProblemError(Exception):
         *,
         request_id: str | None = None,
         retry_after: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.problem = kind.problem(detail, request_id=request_id)
-        self.retry_after = retry_after
+        self.headers = dict(headers or {})
+        if retry_after is not None:
+            self.headers["Retry-After"] = str(retry_after)
 
 
 _encoder = msgspec.json.Encoder()

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import msgspec
 
+from orders.domain.callers import ANONYMOUS_OWNER
+
 # Text fields refuse NUL (PostgreSQL cannot store it in jsonb or text) and are bounded so that
 # a single field cannot carry the whole body.
 NoNulText = Annotated[str, msgspec.Meta(pattern=r"^[^\x00]*$", max_length=500)]
@@ -34,14 +36,20 @@ class OrderRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class CreateOrder(msgspec.Struct, frozen=True):
-    """Create the order that `request_id` stands for."""
+    """Create the order that `owner` asks for under the key `request_id`."""
 
     request_id: str
     products: list[ProductLine]
     shipping_to: str
+    owner: str = ANONYMOUS_OWNER
 
     @classmethod
-    def from_request(cls, request_id: str, request: OrderRequest) -> CreateOrder:
+    def from_request(
+        cls, request_id: str, request: OrderRequest, owner: str = ANONYMOUS_OWNER
+    ) -> CreateOrder:
         return cls(
-            request_id=request_id, products=request.products, shipping_to=request.shipping_to
+            request_id=request_id,
+            products=request.products,
+            shipping_to=request.shipping_to,
+            owner=owner,
         )

@@ -15,7 +15,8 @@ MAX_TOTAL = 10**10
 
 
 def decide(command: CreateOrder, *, order_id: UUID, now: datetime) -> OrderEvent:
-    """Create the order, or say why not. Either outcome is recorded under the request id.
+    """Create the order, or say why not. Either outcome is recorded under the
+    caller's key.
 
     `order_id` and `now` come from the caller so that the decision itself is deterministic.
     """
@@ -36,6 +37,7 @@ def decide(command: CreateOrder, *, order_id: UUID, now: datetime) -> OrderEvent
             detail=reason[1],
             rejected_at=now,
             fingerprint=payload_fingerprint,
+            owner=command.owner,
         )
     return OrderCreated(
         order_id=order_id,
@@ -45,4 +47,5 @@ def decide(command: CreateOrder, *, order_id: UUID, now: datetime) -> OrderEvent
         total=total,
         created_at=now,
         fingerprint=payload_fingerprint,
+        owner=command.owner,
     )

@@ -4,6 +4,7 @@ order creation, waiting on a condition with a deadline, and real `orders` proces
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from orders.create_order import OrderCreator
 from orders.domain.commands import OrderRequest
 from orders.domain.events import OrderCreated, decode_event
 from orders.eventstore import START, EventStore
+from projections.orders import LIVE, Tables
 from tests.processes.services import ORDERS_COMMAND, service_environment
 
 ORDER_REQUEST = msgspec.convert(
@@ -32,9 +34,12 @@ ORDER_REQUEST = msgspec.convert(
     OrderRequest,
 )
 
-Row = tuple[str, str, Any, str, int, datetime, int]
-"""An `orders` row without its key: request id, status, products, shipping to, total,
+Row = tuple[str, str, str, Any, str, int, datetime, int]
+"""An `orders` row without its key: owner, request id, status, products, shipping to, total,
 created at, position."""
+
+# A few callers, the anonymous one among them, so that every projection test covers owners.
+OWNERS = ("", "alice", "§3:b:c", "名前")
 
 
 async def fold(store: EventStore) -> dict[uuid.UUID, Row]:
@@ -47,6 +52,7 @@ async def fold(store: EventStore) -> dict[uuid.UUID, Row]:
             if isinstance(event, OrderCreated) and event.order_id not in rows:
                 products = msgspec.to_builtins(event.products)
                 rows[event.order_id] = (
+                    event.owner,
                     event.request_id,
                     "created",
                     products,
@@ -63,10 +69,13 @@ async def table(
     conn: asyncpg.Connection | asyncpg.Pool, name: str = "orders"
 ) -> dict[uuid.UUID, Row]:
     """An `orders` table (the live one by default), shaped as `fold` shapes the events."""
-    columns = "order_id, request_id, status, products, shipping_to, total, created_at, position"
+    columns = (
+        "order_id, owner, request_id, status, products, shipping_to, total, created_at, position"
+    )
     records = await conn.fetch(f"SELECT {columns} FROM {name}")  # noqa: S608 (our own names)
     return {
         r["order_id"]: (
+            r["owner"],
             r["request_id"],
             r["status"],
             msgspec.json.decode(r["products"]),
@@ -79,30 +88,48 @@ async def table(
     }
 
 
-async def counted(conn: asyncpg.Connection | asyncpg.Pool, name: str = "order_counts") -> int:
-    statement = f"SELECT coalesce(sum(n), 0)::bigint FROM {name}"  # noqa: S608 (ours)
-    total: int = await conn.fetchval(statement)
-    return total
+_COUNTS = """
+SELECT NULL AS owner, coalesce(sum(n), 0)::bigint AS n FROM {t.counts}
+UNION ALL
+SELECT '', coalesce(sum(n - named), 0)::bigint FROM {t.counts}
+UNION ALL
+SELECT owner, sum(n)::bigint FROM {t.owner_counts} GROUP BY owner
+"""
+
+
+async def counted(
+    conn: asyncpg.Connection | asyncpg.Pool, tables: Tables = LIVE
+) -> dict[str | None, int]:
+    """The counts the projection keeps: each owner's (those above zero), and under None all."""
+    rows = await conn.fetch(_COUNTS.format(t=tables))
+    return {r["owner"]: r["n"] for r in rows if r["n"] or r["owner"] is None}
+
+
+def counts_of(rows: dict[uuid.UUID, Row]) -> dict[str | None, int]:
+    """The counts `counted` should find for these rows."""
+    by_owner = collections.Counter(row[0] for row in rows.values())
+    return {None: len(rows), **by_owner}
 
 
 async def assert_read_model_is_the_fold(pool: asyncpg.Pool) -> dict[uuid.UUID, Row]:
-    """Every order once, exactly as the events say, and a count that agrees."""
+    """Every order once, exactly as the events say, and counts that agree."""
     expected = await fold(EventStore(pool))
     assert await table(pool) == expected
-    assert await counted(pool) == len(expected)
+    assert await counted(pool) == counts_of(expected)
     return expected
 
 
 async def create_orders(creator: OrderCreator, n: int, *, concurrency: int = 8) -> list[str]:
-    """Create `n` orders, `concurrency` at a time; return their keys."""
+    """Create `n` orders, `concurrency` at a time, for owners taken in turn from OWNERS; return
+    their keys."""
     keys = [f"projection-{uuid.uuid4()}" for _ in range(n)]
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(key: str) -> None:
+    async def one(i: int, key: str) -> None:
         async with gate:
-            await creator.create(key, ORDER_REQUEST)
+            await creator.create(key, ORDER_REQUEST, OWNERS[i % len(OWNERS)])
 
-    await asyncio.gather(*(one(key) for key in keys))
+    await asyncio.gather(*(one(i, key) for i, key in enumerate(keys)))
     return keys
 
 

@@ -14,17 +14,17 @@ from hypothesis import strategies as st
 from orders.create_order import OrderCreator
 from orders.domain.commands import OrderRequest
 from orders.eventstore import EventStore
-from projections.orders import apply_sql
-from tests.projections.support import counted, create_orders, fold, table
+from projections.orders import LIVE, Tables, apply_sql
+from tests.projections.support import counted, counts_of, create_orders, fold, table
 
 REJECTED_REQUEST = msgspec.convert({"products": [], "shipping_to": "x"}, OrderRequest)
-SCRATCH = ("orders_scratch", "order_counts_scratch")
+SCRATCH = Tables(*(f"{live}_scratch" for live in LIVE))
 # The projection over any chosen events, repeats and order as the test likes.
 _APPLY_SOME = """
 WITH new_events AS (SELECT * FROM events WHERE position = ANY($1::bigint[])){apply}
 SELECT 1
 """
-APPLY_SOME = _APPLY_SOME.format(apply=apply_sql(*SCRATCH))
+APPLY_SOME = _APPLY_SOME.format(apply=apply_sql(SCRATCH))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -33,7 +33,7 @@ async def positions(pool: asyncpg.Pool) -> list[int]:
     creator = OrderCreator(EventStore(pool))
     await create_orders(creator, 12)
     await creator.create(f"rejected-{uuid.uuid4()}", REJECTED_REQUEST)
-    for scratch, live in zip(SCRATCH, ("orders", "order_counts"), strict=True):
+    for scratch, live in zip(SCRATCH, LIVE, strict=True):
         await pool.execute(f"CREATE TABLE {scratch} (LIKE {live} INCLUDING ALL)")
     rows = await pool.fetch("SELECT position FROM events ORDER BY position")
     return [row["position"] for row in rows]
@@ -63,4 +63,4 @@ async def test_any_replay_order_with_repeats_ends_in_the_fold_of_the_events(
 
     expected = await fold(EventStore(pool))
     assert await table(pool, SCRATCH[0]) == expected
-    assert await counted(pool, SCRATCH[1]) == len(expected)
+    assert await counted(pool, SCRATCH) == counts_of(expected)

@@ -72,7 +72,7 @@ async def test_concurrent_creates_while_the_projector_runs_end_in_the_fold(
             await eventually(lag_metric_is_zero, "the lag metric reports zero")
 
     rows = await assert_read_model_is_the_fold(pool)
-    assert {request_id for request_id, *_ in rows.values()} >= set(keys)
+    assert {request_id for _, request_id, *_ in rows.values()} >= set(keys)
 
 
 async def test_a_projector_killed_mid_way_resumes_from_its_checkpoint(
