@@ -21,8 +21,13 @@ NAMED_PREFIX: Final = "\u00a7"
 
 
 def order_stream_id(owner: str, key: str) -> str:
-    """The stream of the order that `owner` asked for under `key`."""
+    """The stream of the order that `owner` asked for under `key`.
+
+    ValueError for an anonymous key that starts with the named prefix: the API never lets
+    one through (keys are ASCII), and it would be ambiguous."""
     if owner == ANONYMOUS_OWNER:
+        if key.startswith(NAMED_PREFIX):
+            raise ValueError(f"a key cannot start with {NAMED_PREFIX!r}")
         return key
     return f"{NAMED_PREFIX}{len(owner)}:{owner}{key}"
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -52,9 +53,16 @@ class PublicKey:
 class JwksKeys:
     """The keys of a JWKS document at `url` (https://, http:// or file://)."""
 
-    def __init__(self, url: str, *, refresh_interval: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        refresh_interval: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._url = url
         self._refresh_interval = refresh_interval
+        self._clock = clock
         self._keys: dict[str | None, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
         self._refreshing = asyncio.Lock()
@@ -62,7 +70,7 @@ class JwksKeys:
     async def load(self) -> None:
         """The first fetch, at start: a service that cannot get its keys should not start."""
         self._keys = await asyncio.to_thread(self._fetch)
-        self._fetched_at = time.monotonic()
+        self._fetched_at = self._clock()
 
     async def key_for(self, key_id: str | None) -> VerificationKey:
         key = self._keys.get(key_id)
@@ -75,10 +83,10 @@ class JwksKeys:
 
     async def _refresh(self) -> None:
         async with self._refreshing:
-            if time.monotonic() - self._fetched_at < self._refresh_interval:
+            if self._clock() - self._fetched_at < self._refresh_interval:
                 return
             # Whatever happens, the next attempt waits for the interval.
-            self._fetched_at = time.monotonic()
+            self._fetched_at = self._clock()
             try:
                 self._keys = await asyncio.to_thread(self._fetch)
             except (OSError, ValueError, SigningKeyError) as exc:
