@@ -50,12 +50,13 @@ async def create_order(
     *,
     retry_dropped: bool,
     give_up_after: float = 30.0,
+    headers: dict[str, str] | None = None,
 ) -> Attempts:
     """POST the order to a random one of `base_urls` until it has a final answer.
 
     409 and 503 come with Retry-After: wait that long and send the same key again. A dropped
     or refused connection (the server died) is retried at once on another pick when
-    `retry_dropped`, else it propagates.
+    `retry_dropped`, else it propagates. `headers` are sent too (e.g. Authorization).
     """
     deadline = time.monotonic() + give_up_after
     retried: list[int] = []
@@ -63,7 +64,8 @@ async def create_order(
     while True:
         url = random.choice(base_urls) + ORDERS
         try:
-            response = await client.post(url, json=payload, headers={"Idempotency-Key": key})
+            sent = {"Idempotency-Key": key, **(headers or {})}
+            response = await client.post(url, json=payload, headers=sent)
         except httpx.TransportError:
             if not retry_dropped or time.monotonic() > deadline:
                 raise
