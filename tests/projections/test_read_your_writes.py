@@ -17,6 +17,7 @@ from litestar.testing import AsyncTestClient
 from orders.api.app import create_app
 from orders.settings import Settings
 from tests.api.helpers import ORDERS, PROBLEM_JSON, new_key, order_body, post_order
+from tests.auth.tokens import bearer, jwt_settings
 from tests.projections.support import OrdersProcess, caught_up, eventually, orders_process
 
 READ_WAIT_SECONDS = 0.5
@@ -85,3 +86,31 @@ async def test_with_the_projector_running_a_read_right_after_a_201_sees_the_orde
         assert read.json() == created.json()
     events: int = await pool.fetchval("SELECT count(*) FROM events")
     assert (await client.get(f"{ORDERS}/count")).json() == {"count": events}
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def jwt_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    # This test is about whose writes a read sees, not about the wait: give it room.
+    settings = jwt_settings(projection_mode="async", read_wait_seconds=10)
+    async with AsyncTestClient(create_app(settings, database_url)) as client:
+        yield client
+
+
+async def test_with_the_projector_running_a_caller_reads_its_own_writes_only(
+    jwt_client: httpx.AsyncClient, pool: asyncpg.Pool, projector: OrdersProcess
+) -> None:
+    await eventually(lambda: caught_up(pool), f"the projector started\n{projector.log_text()}")
+    alice, bob = bearer(f"alice-{new_key()}"), bearer(f"bob-{new_key()}")
+    for n in range(1, 6):
+        key = new_key()
+        created = await post_order(jwt_client, order_body(), key, headers=alice)
+        await post_order(jwt_client, order_body(), key, headers=bob)
+
+        read = await jwt_client.get(created.headers["Location"], headers=alice)
+        count = await jwt_client.get(f"{ORDERS}/count", headers=alice)
+        not_bobs = await jwt_client.get(created.headers["Location"], headers=bob)
+
+        assert read.status_code == 200, read.text
+        assert read.json() == created.json()
+        assert count.json() == {"count": n}
+        assert not_bobs.status_code == 404
