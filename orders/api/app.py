@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Router
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -21,6 +21,7 @@ from orders.api.limits import HeaderLimitMiddleware
 from orders.api.observability import ObservabilityMiddleware, metrics
 from orders.api.openapi import StructSchemaPlugin
 from orders.api.orders import OrdersController
+from orders.api.security import security_schemes
 from orders.create_order import OrderCreator
 from orders.domain.callers import Caller
 from orders.eventstore import EventStore
@@ -89,8 +90,10 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             await pool.close()
             await access_log.stop()
 
+    components, security = security_schemes(settings)
+    orders_routes = Router(path="/", route_handlers=[OrdersController], security=security)
     return Litestar(
-        route_handlers=[OrdersController, HealthController, metrics],
+        route_handlers=[orders_routes, HealthController, metrics],
         lifespan=[lifespan],
         dependencies={
             "caller": Provide(caller),
@@ -109,6 +112,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             description="An event-sourced, idempotent order service. Errors are RFC 9457 "
             "problem details (application/problem+json) with a stable `type` per kind.",
             path="/schema",
+            components=components,
             render_plugins=[JsonRenderPlugin(), SwaggerRenderPlugin()],
         ),
         logging_config=None,

@@ -92,9 +92,14 @@ class OrderCount(msgspec.Struct, frozen=True):
     count: int
 
 
+_UNAUTHENTICATED: Final = problem_spec(
+    "No valid identity (ORDERS_AUTH jwt or gateway); nothing is recorded or read. "
+    "`WWW-Authenticate` says what to send"
+)
 _CREATE_RESPONSES: Final = {
     201: ResponseSpec(OrderView, description="Created, or the recorded creation replayed"),
     400: problem_spec("Missing or malformed key, malformed body; nothing is recorded"),
+    401: _UNAUTHENTICATED,
     409: problem_spec("The first request with this key is still being written; retry"),
     413: problem_spec("Body over 64 KiB; nothing is recorded"),
     415: problem_spec("Body is not JSON; nothing is recorded"),
@@ -103,6 +108,7 @@ _CREATE_RESPONSES: Final = {
 }
 _READ_ERRORS: Final = {
     400: problem_spec("A malformed parameter or header; see `detail`"),
+    401: _UNAUTHENTICATED,
     503: problem_spec(
         "The database is unavailable, or the read model is behind; retry after Retry-After"
     ),
@@ -159,7 +165,7 @@ class OrdersController(Controller):
         count_outcome(outcome)
         return outcome_response(outcome)
 
-    @get("/count", summary="How many orders there are", responses=_READ_ERRORS)
+    @get("/count", summary="How many orders the caller has", responses=_READ_ERRORS)
     async def count(
         self, caller: NamedDependency[Caller], current_read_model: NamedDependency[ReadModel]
     ) -> OrderCount:
@@ -168,7 +174,7 @@ class OrdersController(Controller):
     @get(
         "/{order_id:str}",
         summary="One order",
-        responses={**_READ_ERRORS, 404: problem_spec("No order has this id")},
+        responses={**_READ_ERRORS, 404: problem_spec("No order of the caller's has this id")},
     )
     async def get_order(
         self,
@@ -188,7 +194,7 @@ class OrdersController(Controller):
 
     @get(
         "/",
-        summary="Orders, oldest first, a page at a time",
+        summary="The caller's orders, oldest first, a page at a time",
         responses=_READ_ERRORS,
     )
     async def list_orders(
