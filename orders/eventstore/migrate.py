@@ -1,13 +1,26 @@
 """Forward-only, numbered SQL migrations shipped in the package.
 
 Files are `NNNN_name.sql` in `orders/eventstore/migrations/`. Each applies in its own
-transaction and is recorded with its checksum. A database that knows a version this code
-does not, or whose applied file has since changed, is refused rather than guessed at.
+transaction and is recorded in a ledger with its checksum; one whose applied file has since
+changed is refused rather than guessed at.
+
+Upgrades roll: the migrate Job runs while the previous release still serves, and its pods may
+restart (migrating first) until the new ones replace them. So every migration keeps the
+previous release working (expand now, contract later: add with defaults, never rename or
+drop what it reads), and a database with migrations newer than the code is accepted, as long
+as every migration the code knows is applied unchanged. Only a database that has newer ones
+yet lacks one the code knows (two diverging histories) is refused.
+
+Two ledgers. Releases up to 6c320ab read `schema_migrations` strictly: a version there they do
+not know makes them refuse the database (never ready, and `serve` will not start). So that
+table keeps exactly 0001-0004, and each migration from 0005 on is recorded in
+`schema_migrations_since_0005` instead, which those releases never read. This code reads both.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -17,13 +30,18 @@ import asyncpg
 from orders.eventstore.errors import MigrationError
 from orders.eventstore.store import driver_errors
 
+log = logging.getLogger(__name__)
+
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 # Any fixed 64-bit number of our own: every process that migrates takes the same lock, so N
 # replicas starting together apply each file exactly once while the others wait.
 MIGRATION_LOCK_ID = 7_410_253_870_001
 
-_CREATE_LEDGER = """
+# The last version recorded in `schema_migrations`; later ones go to the second ledger.
+LAST_IN_FIRST_LEDGER = 4
+
+_CREATE_FIRST_LEDGER = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version    integer     PRIMARY KEY,
     name       text        NOT NULL,
@@ -31,9 +49,26 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at timestamptz NOT NULL DEFAULT now()
 )
 """
-_LEDGER_EXISTS = "SELECT to_regclass('schema_migrations') IS NOT NULL"
-_APPLIED = "SELECT version, name, checksum FROM schema_migrations ORDER BY version"
-_RECORD = "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)"
+# The service's role (created by 0004) checks readiness against both ledgers, so it reads this
+# one too, as it reads the first (0004 grants that).
+_CREATE_SECOND_LEDGER = """
+CREATE TABLE IF NOT EXISTS schema_migrations_since_0005 (LIKE schema_migrations INCLUDING ALL);
+GRANT SELECT ON schema_migrations_since_0005 TO orders_service;
+"""
+_LEDGERS_EXIST = """
+SELECT to_regclass('schema_migrations') IS NOT NULL AS first,
+       to_regclass('schema_migrations_since_0005') IS NOT NULL AS second
+"""
+_APPLIED_FIRST = "SELECT version, name, checksum FROM schema_migrations"
+_APPLIED_BOTH = """
+SELECT version, name, checksum FROM schema_migrations
+UNION ALL
+SELECT version, name, checksum FROM schema_migrations_since_0005
+"""
+_RECORD_FIRST = "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)"
+_RECORD_SECOND = (
+    "INSERT INTO schema_migrations_since_0005 (version, name, checksum) VALUES ($1, $2, $3)"
+)
 
 
 @dataclass(frozen=True)
@@ -58,58 +93,95 @@ def bundled_migrations() -> list[Migration]:
 
 
 async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None = None) -> list[int]:
-    """Apply every pending migration; return the versions applied by this call."""
+    """Apply every pending migration; return the versions applied by this call.
+
+    A database ahead of the code gets nothing applied, and the log says so.
+    """
     known = bundled_migrations() if migrations is None else migrations
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
     try:
         # Only when missing: even `IF NOT EXISTS` needs the right to create tables, which the
         # service's own role (0004) lacks, and `orders serve` migrates before it serves.
-        if not await conn.fetchval(_LEDGER_EXISTS):
-            await conn.execute(_CREATE_LEDGER)
-        applied = {row["version"]: row for row in await conn.fetch(_APPLIED)}
-        _check_applied(applied, known)
+        [exists] = await conn.fetch(_LEDGERS_EXIST)
+        if not exists["first"]:
+            await conn.execute(_CREATE_FIRST_LEDGER)
+        applied = await _applied(conn)
+        newer = _newer_versions(applied, known)
+        if newer:
+            log.info(
+                "the database has migrations newer than this code; applying nothing",
+                extra={"newer": newer},
+            )
         done = []
         for migration in known:
             if migration.version in applied:
                 continue
             async with conn.transaction():
                 await conn.execute(migration.sql)
-                await conn.execute(_RECORD, migration.version, migration.name, migration.checksum)
+                await _record(conn, migration)
             done.append(migration.version)
         return done
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
 
 
+async def _record(conn: asyncpg.Connection, migration: Migration) -> None:
+    if migration.version <= LAST_IN_FIRST_LEDGER:
+        await conn.execute(_RECORD_FIRST, migration.version, migration.name, migration.checksum)
+        return
+    # Made here, not up front: the grant needs the role that 0004 creates, and this runs
+    # after 0004 in the same call or a later one. Idempotent, so every later migration
+    # passes through it too.
+    await conn.execute(_CREATE_SECOND_LEDGER)
+    await conn.execute(_RECORD_SECOND, migration.version, migration.name, migration.checksum)
+
+
+async def _applied(
+    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+) -> dict[int, asyncpg.Record]:
+    """Every recorded migration by version, from both ledgers (either may not exist yet)."""
+    [exists] = await conn.fetch(_LEDGERS_EXIST)
+    if not exists["first"]:
+        return {}
+    rows = await conn.fetch(_APPLIED_BOTH if exists["second"] else _APPLIED_FIRST)
+    return {row["version"]: row for row in rows}
+
+
 async def pending_migrations(
     conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+    migrations: list[Migration] | None = None,
 ) -> list[int]:
-    """Versions this code has that the database lacks (raises if the database is ahead)."""
-    known = bundled_migrations()
-    exists = await conn.fetchval(_LEDGER_EXISTS)
-    applied = {row["version"]: row for row in await conn.fetch(_APPLIED)} if exists else {}
-    _check_applied(applied, known)
+    """Versions this code has that the database lacks (raises where the two disagree)."""
+    known = bundled_migrations() if migrations is None else migrations
+    applied = await _applied(conn)
+    _newer_versions(applied, known)
     return [m.version for m in known if m.version not in applied]
 
 
-def _check_applied(applied: dict[int, asyncpg.Record], known: list[Migration]) -> None:
+def _newer_versions(applied: dict[int, asyncpg.Record], known: list[Migration]) -> list[int]:
+    """The applied versions this code does not know: a newer release's, and welcome as long
+    as every one the code knows is applied unchanged."""
     by_version = {m.version: m for m in known}
     for version, row in applied.items():
         migration = by_version.get(version)
-        if migration is None:
-            raise MigrationError(
-                f"the database has migration {version} ({row['name']}), which this code does "
-                "not know: it is newer than the code; deploy the newer code instead"
-            )
-        if migration.checksum != row["checksum"]:
+        if migration is not None and migration.checksum != row["checksum"]:
             raise MigrationError(
                 f"migration {version} ({row['name']}) was changed after it was applied; "
                 "migrations are forward-only: add a new file instead of editing an old one"
             )
+    newer = sorted(set(applied) - set(by_version))
+    missing = [version for version in by_version if version not in applied]
+    if newer and missing:
+        raise MigrationError(
+            f"the database has migrations {newer}, which this code does not know, yet lacks "
+            f"{missing}, which it does: their histories diverged; deploy code that knows both"
+        )
+    return newer
 
 
 async def schema_is_current(pool: asyncpg.Pool) -> bool:
-    """Whether the database answers and has every migration this code knows (no more)."""
+    """Whether the database answers and has every migration this code knows, unchanged
+    (newer ones too are fine: they keep this code working)."""
     with driver_errors(None):
         async with pool.acquire() as conn:
             try:

@@ -1,9 +1,10 @@
-"""The migration runner: applies each bundled file once, under a lock, and refuses a database
-that disagrees with the code."""
+"""The migration runner: applies each bundled file once, under a lock; accepts a database ahead
+of the code (a newer release's expand-only migrations) and refuses one that disagrees with it."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -12,27 +13,49 @@ import pytest_asyncio
 
 from orders.eventstore import MigrationError
 from orders.eventstore.migrate import (
+    LAST_IN_FIRST_LEDGER,
     MIGRATION_LOCK_ID,
     Migration,
     bundled_migrations,
     migrate,
     pending_migrations,
+    schema_is_current,
 )
-from tests.support.databases import DatabaseFactory
+from orders.eventstore.pool import create_pool
+from tests.support.databases import DatabaseFactory, service_login
 
 CONCURRENT_RUNNERS = 12
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def empty_db(databases: DatabaseFactory) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(await databases.create(migrated=False))
+async def empty_url(databases: DatabaseFactory) -> str:
+    return await databases.create(migrated=False)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def empty_db(empty_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """The owner's connection to `empty_url`."""
+    conn = await asyncpg.connect(empty_url)
     yield conn
     await conn.close()
 
 
-async def recorded(conn: asyncpg.Connection) -> list[tuple[int, str, str]]:
-    rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations ORDER BY 1")
-    return [(row["version"], row["name"], row["checksum"]) for row in rows]
+async def recorded(
+    conn: asyncpg.Connection, ledger: str | None = None
+) -> list[tuple[int, str, str]]:
+    """What one ledger holds, or both together when `ledger` is None."""
+    ledgers = [ledger] if ledger else ["schema_migrations", "schema_migrations_since_0005"]
+    rows = []
+    for table in ledgers:
+        if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", table):
+            rows += await conn.fetch(f"SELECT version, name, checksum FROM {table}")  # noqa: S608
+    return sorted((row["version"], row["name"], row["checksum"]) for row in rows)
+
+
+def with_a_newer_one(known: list[Migration], name: str = "newer") -> list[Migration]:
+    """`known` and one migration after it, as a newer release would ship it."""
+    table = f"made_by_{name}"
+    return [*known, Migration(known[-1].version + 1, name, f"CREATE TABLE {table} ()")]
 
 
 async def migration_lock_holders(conn: asyncpg.Connection) -> int:
@@ -94,17 +117,82 @@ async def test_concurrent_runners_apply_each_migration_exactly_once(
         await asyncio.gather(*(conn.close() for conn in conns))
 
 
-async def test_a_database_ahead_of_the_code_is_refused(empty_db: asyncpg.Connection) -> None:
-    await migrate(empty_db)
-    await empty_db.execute(
-        "INSERT INTO schema_migrations (version, name, checksum) VALUES (9999, 'future', 'x')"
-    )
+async def test_versions_up_to_0004_stay_in_the_ledger_older_releases_read_strictly(
+    empty_db: asyncpg.Connection,
+) -> None:
+    shipped = with_a_newer_one(bundled_migrations())
 
-    with pytest.raises(MigrationError, match="9999"):
-        await migrate(empty_db)
-    with pytest.raises(MigrationError, match="9999"):
-        await pending_migrations(empty_db)
+    await migrate(empty_db, shipped)
+
+    ledger = [(m.version, m.name, m.checksum) for m in shipped]
+    first = [row for row in ledger if row[0] <= LAST_IN_FIRST_LEDGER]
+    assert [version for version, *_ in first] == [1, 2, 3, 4]
+    assert await recorded(empty_db, "schema_migrations") == first
+    assert await recorded(empty_db, "schema_migrations_since_0005") == ledger[len(first) :]
+    assert await pending_migrations(empty_db, shipped) == []
+
+
+async def test_a_database_ahead_of_the_code_is_accepted_and_gets_nothing_applied(
+    empty_db: asyncpg.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    await migrate(empty_db, with_a_newer_one(bundled_migrations()))
+    ledger = await recorded(empty_db)
+
+    with caplog.at_level(logging.INFO, logger="orders.eventstore.migrate"):
+        assert await migrate(empty_db) == []
+    assert await recorded(empty_db) == ledger
+    assert await pending_migrations(empty_db) == []
+    newer = [r for r in caplog.records if r.getMessage().startswith("the database has migrations")]
+    assert [getattr(r, "newer", None) for r in newer] == [[ledger[-1][0]]]
     assert await migration_lock_holders(empty_db) == 0
+
+
+async def test_readiness_accepts_a_database_ahead_of_the_code(
+    empty_db: asyncpg.Connection, empty_url: str
+) -> None:
+    await migrate(empty_db, with_a_newer_one(bundled_migrations()))
+
+    pool = await create_pool(empty_url, size=1)
+    try:
+        assert await schema_is_current(pool)
+    finally:
+        await pool.close()
+
+
+async def test_a_database_ahead_yet_lacking_a_known_migration_is_refused(
+    empty_db: asyncpg.Connection,
+) -> None:
+    known = bundled_migrations()
+    skipped, after = with_a_newer_one(with_a_newer_one(known, "skipped"), "after")[-2:]
+    await migrate(empty_db, [*known, after])
+
+    with pytest.raises(MigrationError, match="diverged"):
+        await migrate(empty_db, [*known, skipped])
+    with pytest.raises(MigrationError, match="diverged"):
+        await pending_migrations(empty_db, [*known, skipped])
+    assert await migration_lock_holders(empty_db) == 0
+
+
+async def test_the_service_role_reads_the_ledgers_before_and_after_the_second_one_exists(
+    empty_db: asyncpg.Connection, empty_url: str
+) -> None:
+    """`orders serve` migrates first, as the service role: with nothing to apply it only reads,
+    on a database never migrated past 0004 (no second ledger) as on one migrated further."""
+    known = bundled_migrations()
+    up_to_0004 = known[:LAST_IN_FIRST_LEDGER]
+    shipped = with_a_newer_one(known)
+    await migrate(empty_db, up_to_0004)
+    assert await empty_db.fetchval("SELECT to_regclass('schema_migrations_since_0005') IS NULL")
+
+    async with service_login(empty_url) as service_url:
+        service = await asyncpg.connect(service_url)
+        try:
+            assert await migrate(service, up_to_0004) == []
+            await migrate(empty_db, shipped)
+            assert await migrate(service, shipped) == []
+            assert await pending_migrations(service, shipped) == []
+        finally:
+            await service.close()
 
 
 async def test_a_migration_changed_after_it_was_applied_is_refused(

@@ -1,5 +1,6 @@
 """Real `orders serve` processes for tests and runners: each on a free port of 127.0.0.1,
-against a given database, ready before it is handed out, and ended whatever happens."""
+against a given database, ready before it is handed out, and ended whatever happens; and other
+`orders` commands run to their end. This release's by default, or another's."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,18 @@ from orders.embedded import EmbeddedPostgres
 
 ORDERS_COMMAND = Path(sys.executable).with_name("orders")
 READY_WITHIN_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Release:
+    """How to run one release's `orders` command: what stands for `orders` on a command line,
+    and what it adds to the environment."""
+
+    command: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+THIS_RELEASE = Release((str(ORDERS_COMMAND),))
 
 
 def free_port() -> int:
@@ -90,16 +103,21 @@ async def wait_ready(service: Service, within: float = READY_WITHIN_SECONDS) -> 
 
 
 def start(
-    database_url: str, log_dir: Path, *, workers: int, env: Mapping[str, str] | None
+    database_url: str,
+    log_dir: Path,
+    *,
+    workers: int,
+    env: Mapping[str, str] | None,
+    release: Release = THIS_RELEASE,
 ) -> Service:
     """Spawn `orders serve` (not yet ready) with its output in a file in `log_dir`."""
     port = free_port()
     log_path = log_dir / f"orders-serve-{port}.log"
-    command = [str(ORDERS_COMMAND), "serve", "--port", str(port), "--workers", str(workers)]
+    command = [*release.command, "serve", "--port", str(port), "--workers", str(workers)]
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             command,
-            env=service_environment(database_url, env or {}),
+            env=service_environment(database_url, {**release.env, **(env or {})}),
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -115,14 +133,31 @@ async def served(
     *,
     workers: int = 1,
     env: Mapping[str, str] | None = None,
+    release: Release = THIS_RELEASE,
 ) -> AsyncIterator[Service]:
     """An `orders serve` on `database_url`, ready; its JSON logs go to a file in `log_dir`."""
-    service = start(database_url, log_dir, workers=workers, env=env)
+    service = start(database_url, log_dir, workers=workers, env=env, release=release)
     try:
         await wait_ready(service)
         yield service
     finally:
         await service.stop()
+
+
+async def run_command(
+    args: Sequence[str], database_url: str, release: Release = THIS_RELEASE
+) -> tuple[int, str]:
+    """Run `orders <args>` on `database_url` to its end: its exit code and its output."""
+    process = await asyncio.create_subprocess_exec(
+        *release.command,
+        *args,
+        env=service_environment(database_url, release.env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    return await process.wait(), output.decode(errors="replace")
 
 
 @contextlib.asynccontextmanager

@@ -7,7 +7,7 @@ import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -17,32 +17,18 @@ import pytest_asyncio
 
 from tests.processes.clients import ORDERS, order_payload
 from tests.processes.services import Service, served
+from tests.support.databases import service_login
 
 pytestmark = pytest.mark.slow
 
-PASSWORD = f"pw-{secrets.token_hex(8)}"
 BODY_MARKER = f"Secret Street {secrets.token_hex(6)}"
-
-
-def as_user(url: str, user: str, password: str) -> str:
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def service_url(database_url: str) -> AsyncIterator[str]:
     """A login role of this module's own, granted orders_service and nothing else."""
-    login = f"orders_app_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(
-            f"CREATE ROLE {login} LOGIN PASSWORD '{PASSWORD}' IN ROLE orders_service"
-        )
-        yield as_user(database_url, login, PASSWORD)
-    finally:
-        await admin.execute(f"DROP ROLE IF EXISTS {login}")
-        await admin.close()
+    async with service_login(database_url) as url:
+        yield url
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -129,7 +115,7 @@ async def test_the_service_takes_replays_and_reads_orders_as_the_service_role(
 
 
 async def test_request_logs_never_hold_the_body_or_the_database_password(
-    service: Service,
+    service: Service, service_url: str
 ) -> None:
     key = f"log-{uuid.uuid4()}"
     payload = {**order_payload(), "shipping_to": BODY_MARKER}
@@ -145,7 +131,8 @@ async def test_request_logs_never_hold_the_body_or_the_database_password(
     expected = {(key, 201), (f"{key}-bad", 400)}
     log = await _log_with_requests(service, expected)
     assert BODY_MARKER not in log
-    assert PASSWORD not in log
+    password = urlsplit(service_url).password
+    assert password and password not in log
 
 
 def _logged_requests(log: str) -> set[tuple[str, int]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,6 +20,30 @@ def with_database(url: str, name: str) -> str:
     """`url` pointing at database `name` instead (host, user and query kept)."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + name))
+
+
+def as_user(url: str, user: str, password: str) -> str:
+    """`url` logging in as `user` instead (host, database and query kept)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:{password}@{host}"))
+
+
+@asynccontextmanager
+async def service_login(owner_url: str) -> AsyncIterator[str]:
+    """The URL of a new login role granted `orders_service` (migration 0004) and nothing else,
+    as the README asks the service to run; the role is dropped afterwards."""
+    login = f"orders_app_{secrets.token_hex(4)}"
+    password = f"pw-{secrets.token_hex(8)}"
+    owner = await asyncpg.connect(owner_url)
+    try:
+        await owner.execute(
+            f"CREATE ROLE {login} LOGIN PASSWORD '{password}' IN ROLE orders_service"
+        )
+        yield as_user(owner_url, login, password)
+    finally:
+        await owner.execute(f"DROP ROLE IF EXISTS {login}")
+        await owner.close()
 
 
 @contextmanager
