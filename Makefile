@@ -55,8 +55,9 @@ bench-profile: $(STAMP)
 load: $(STAMP)
 	$(BIN)/python -m tests.load.run
 
-# The Postman collection, run by newman (installed into node_modules/ on first use), against a
-# service started on a fresh embedded database, or against BASE_URL when it is given.
+# The Postman collection, run by newman (installed into node_modules/ on first use): each folder
+# against a service started for it on a fresh embedded database, or the folder for AUTH (none,
+# the default, or jwt) against BASE_URL when it is given.
 postman: $(STAMP)
 	@test -x node_modules/.bin/newman || npm install --no-save --no-audit --no-fund newman@6
-	$(BIN)/python -m tests.postman.run $(if $(BASE_URL),--base-url $(BASE_URL))
+	$(BIN)/python -m tests.postman.run $(if $(BASE_URL),--base-url $(BASE_URL)) $(if $(AUTH),--auth $(AUTH))

@@ -1,7 +1,12 @@
-"""`make postman`: run the Postman collection with newman against a service started on a fresh
+"""`make postman`: run the Postman collection with newman against services started on a fresh
 embedded database, or against `--base-url` (e.g. http://arch.homework) when given.
 
-    python -m tests.postman.run [--base-url URL]
+    python -m tests.postman.run [--base-url URL [--auth none|jwt]]
+
+The collection has two folders: the seed's contract, for a service with `ORDERS_AUTH=none`,
+and the authenticated callers, for one with `ORDERS_AUTH=jwt` trusting the test-only key in
+tests/auth/. Without `--base-url` both run, each against a service started for it; with it,
+the folder `--auth` names (default: none) runs against that service.
 
 newman is expected in node_modules/.bin (the Makefile target installs it there).
 """
@@ -15,32 +20,62 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
+from tests.auth.tokens import AUDIENCE, HERE, ISSUER
 from tests.processes.services import fresh_database, served
 
 REPO = Path(__file__).resolve().parents[2]
 COLLECTION = Path(__file__).with_name("orders.postman_collection.json")
 NEWMAN = REPO / "node_modules" / ".bin" / "newman"
+FOLDERS: Final = {
+    "none": "Seed contract (ORDERS_AUTH=none)",
+    "jwt": "Authenticated callers (ORDERS_AUTH=jwt)",
+}
+SERVICE_ENV: Final = {
+    "none": {},
+    "jwt": {
+        "ORDERS_AUTH": "jwt",
+        "ORDERS_JWT_PUBLIC_KEY": str(HERE / "test-only-rsa-public.pem"),
+        "ORDERS_JWT_ISSUER": ISSUER,
+        "ORDERS_JWT_AUDIENCE": AUDIENCE,
+    },
+}
 
 
-def newman(base_url: str) -> int:
-    command = [str(NEWMAN), "run", str(COLLECTION), "--env-var", f"baseUrl={base_url}"]
+def newman(base_url: str, auth: str) -> int:
+    command = [
+        str(NEWMAN),
+        "run",
+        str(COLLECTION),
+        "--folder",
+        FOLDERS[auth],
+        "--env-var",
+        f"baseUrl={base_url}",
+    ]
     return subprocess.run(command, check=False, stdin=subprocess.DEVNULL).returncode
 
 
-async def against_fresh_service() -> int:
+async def against_fresh_services() -> int:
+    failed = 0
     with tempfile.TemporaryDirectory(prefix="orders-postman-") as logs:
-        async with fresh_database(None) as url, served(url, Path(logs)) as service:
-            return await asyncio.to_thread(newman, service.base_url)
+        async with fresh_database(None) as url:
+            for auth, env in SERVICE_ENV.items():
+                async with served(url, Path(logs), env=env) as service:
+                    failed |= await asyncio.to_thread(newman, service.base_url, auth)
+    return failed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base-url", help="a running service (default: start one)")
+    parser.add_argument("--base-url", help="a running service (default: start them)")
+    parser.add_argument(
+        "--auth", choices=sorted(FOLDERS), default="none", help="with --base-url: its mode"
+    )
     args = parser.parse_args(argv)
     if args.base_url:
-        return newman(args.base_url.rstrip("/"))
-    return asyncio.run(against_fresh_service())
+        return newman(args.base_url.rstrip("/"), args.auth)
+    return asyncio.run(against_fresh_services())
 
 
 if __name__ == "__main__":
