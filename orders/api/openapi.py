@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 from litestar._openapi.schema_generation import SchemaCreator
 from litestar._openapi.schema_generation.plugins.struct import (
     StructSchemaPlugin as LitestarStructSchemaPlugin,
 )
-from litestar.openapi.spec import OpenAPIHeader, OpenAPIResponse, OpenAPIType, Operation, Schema
+from litestar.enums import ParamType
+from litestar.openapi.spec import (
+    Example,
+    OpenAPIHeader,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    Parameter,
+    Schema,
+)
 from litestar.typing import FieldDefinition
 
+from orders.api.keys import (
+    IDEMPOTENCY_KEY,
+    IDEMPOTENCY_KEY_PATTERN,
+    MAX_KEY_LENGTH,
+    MAX_QUOTED_LENGTH,
+    REQUEST_ID,
+    REQUEST_ID_PATTERN,
+)
 from orders.api.rendering import REPLAYED_HEADER
 
 
@@ -72,12 +89,53 @@ _ANSWER_HEADERS: dict[str, dict[str, OpenAPIHeader]] = {
 }
 
 
+_UUID: Final = "8e03978e-40d5-43e8-bc93-6894a57f9324"
+_KEY_HEADERS: Final = [
+    Parameter(
+        name=IDEMPOTENCY_KEY,
+        param_in=ParamType.HEADER,
+        required=False,
+        description="The request's unique key, as the IETF draft defines it: an RFC 8941 string "
+        f'of 1 to {MAX_KEY_LENGTH} printable ASCII characters in double quotes, with `\\"` and '
+        f'`\\\\` escaped (`"{_UUID}"`). A bare key of 1 to {MAX_KEY_LENGTH} visible ASCII '
+        f"characters without a comma (`{_UUID}`) is accepted too and names the same key. Send "
+        "the field once. Every retry with the same key and payload gets the recorded outcome.",
+        schema=Schema(
+            type=OpenAPIType.STRING,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            min_length=1,
+            max_length=MAX_QUOTED_LENGTH,
+        ),
+        examples={
+            "draft": Example(summary="The draft's form", value=f'"{_UUID}"'),
+            "bare": Example(summary="A bare key", value=_UUID),
+        },
+    ),
+    Parameter(
+        name=REQUEST_ID,
+        param_in=ParamType.HEADER,
+        required=False,
+        description=f"The older name of the key, taken as sent: 1 to {MAX_KEY_LENGTH} visible "
+        "ASCII characters without a comma. Sent with Idempotency-Key, it must name the same "
+        'key (`X-Request-Id: abc` and `Idempotency-Key: "abc"` do).',
+        schema=Schema(
+            type=OpenAPIType.STRING,
+            pattern=REQUEST_ID_PATTERN,
+            min_length=1,
+            max_length=MAX_KEY_LENGTH,
+        ),
+    ),
+]
+
+
 @dataclass
 class CreateOrderOperation(Operation):
-    """The create operation with the headers of its answers, which Litestar does not document
-    for responses declared with `ResponseSpec`."""
+    """The create operation with what Litestar cannot document for it: the headers of its
+    answers (declared with `ResponseSpec`), and its key headers, which the handler reads itself,
+    every field of them (a header parameter would hand over only the first of two)."""
 
     def __post_init__(self) -> None:
+        self.parameters = [*_KEY_HEADERS, *(self.parameters or [])]
         for status, response in (self.responses or {}).items():
             headers = _ANSWER_HEADERS.get(status)
             if headers is not None and isinstance(response, OpenAPIResponse):

@@ -14,7 +14,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from orders.api import problems
 from orders.api.body import OrderRequestDTO
-from orders.api.keys import KEY_SCHEMA, idempotency_key
+from orders.api.keys import IDEMPOTENCY_KEY, REQUEST_ID, request_key
 from orders.api.observability import KEY_REUSE_CONFLICTS, count_outcome
 from orders.api.openapi import CreateOrderOperation, string_parameter
 from orders.api.problems import ProblemError, problem_spec
@@ -32,26 +32,6 @@ from projections.consistency import ProjectionBehind
 MAX_BODY_BYTES: Final = 64 * 1024
 MAX_PAGE: Final = 500
 CURSOR_PATTERN: Final = "[0-9]{1,18}"
-
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    HeaderParameter(
-        name="Idempotency-Key",
-        required=False,
-        description="The request's unique key: 1 to 255 visible ASCII characters. Every retry "
-        "with the same key and payload gets the recorded outcome back.",
-        schema_extra=KEY_SCHEMA,
-    ),
-]
-RequestIdHeader = Annotated[
-    str | None,
-    HeaderParameter(
-        name="X-Request-Id",
-        required=False,
-        description="The older name of the key; when both headers are sent they must be equal.",
-        schema_extra=KEY_SCHEMA,
-    ),
-]
 
 ConsistencyHeader = Annotated[
     str | None,
@@ -150,13 +130,14 @@ class OrdersController(Controller):
     )
     async def create_order(
         self,
+        request: Request[Any, Any, Any],
         data: JSONBody[OrderRequest],
         caller: NamedDependency[Caller],
         creator: NamedDependency[OrderCreator],
-        idempotency_key_header: IdempotencyKeyHeader = None,
-        x_request_id: RequestIdHeader = None,
     ) -> Response[bytes]:
-        key = idempotency_key(idempotency_key_header, x_request_id)
+        # Every field of each header: a header parameter would hand over only the first of two.
+        headers = request.headers
+        key = request_key(headers.getall(IDEMPOTENCY_KEY, []), headers.getall(REQUEST_ID, []))
         try:
             outcome = await creator.create(key, data, caller.owner)
         except KeyReused:

@@ -28,6 +28,7 @@ class ProblemKind(NamedTuple):
 
 
 INVALID_KEY = ProblemKind("invalid-idempotency-key", 400, "Invalid idempotency key")
+AMBIGUOUS_KEY = ProblemKind("ambiguous-idempotency-key", 400, "Ambiguous idempotency key")
 CONFLICTING_KEYS = ProblemKind(
     "conflicting-idempotency-keys", 400, "Idempotency-Key and X-Request-Id differ"
 )
@@ -49,6 +50,7 @@ INTERNAL_ERROR = ProblemKind("internal-error", 500, "Internal error")
 
 KINDS: Final = (
     INVALID_KEY,
+    AMBIGUOUS_KEY,
     CONFLICTING_KEYS,
     INVALID_BODY,
     INVALID_PARAMETER,

@@ -18,6 +18,12 @@ def new_key() -> str:
     return f"test-{uuid.uuid4()}"
 
 
+def quoted(key: str) -> str:
+    """`key` as an RFC 8941 sf-string, the draft's form of Idempotency-Key: in double quotes,
+    with `"` and `\\` escaped by a backslash."""
+    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def order_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "products": [

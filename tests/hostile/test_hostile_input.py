@@ -4,6 +4,8 @@ SQL metacharacters in valid input are stored and read back verbatim (parameteris
 from __future__ import annotations
 
 import asyncio
+import re
+import uuid
 from typing import Any
 
 import asyncpg
@@ -19,6 +21,7 @@ from tests.api.helpers import (
     new_key,
     order_body,
     post_order,
+    quoted,
     row_counts,
 )
 
@@ -32,8 +35,13 @@ SQL_TEXT = [
     "Robert'); DROP TABLE orders;--",
     "E'\\x00'",
 ]
-# Keys are visible ASCII without spaces: the same attacks, squeezed into a valid key.
-SQL_KEYS = ["';DROP_TABLE_events;--", '"OR"1"="1', "$1", "\\\\", "1'--", "%s{0}$$"]
+# The same attacks, squeezed into keys: bare (visible ASCII, no comma, no opening quote) where a
+# bare key can hold them, and always in the draft's quoted form, which holds spaces too.
+SQL_KEYS = ["';DROP_TABLE_events;--", '"OR"1"="1', "\\\\", "1'--", "%s{0}$$", *SQL_TEXT]
+SQL_KEY_FORMS = [
+    *((key, "bare") for key in SQL_KEYS if re.fullmatch(r'[^",\s][^,\s]*', key)),
+    *((key, "quoted") for key in SQL_KEYS),
+]
 
 
 async def assert_refused_unrecorded(
@@ -72,12 +80,14 @@ async def test_sql_in_text_fields_is_stored_and_read_back_verbatim(
     assert await pool.fetchval("SELECT count(*) FROM events WHERE stream_id = $1", key) == 1
 
 
-@pytest.mark.parametrize("key", SQL_KEYS)
+@pytest.mark.parametrize(("attack", "form"), SQL_KEY_FORMS)
 async def test_sql_in_a_valid_key_is_stored_and_replayed_verbatim(
-    client: httpx.AsyncClient, pool: asyncpg.Pool, key: str
+    client: httpx.AsyncClient, pool: asyncpg.Pool, attack: str, form: str
 ) -> None:
-    created = await post_order(client, order_body(), key)
-    replayed = await post_order(client, order_body(), key)
+    key = f"{attack}-{uuid.uuid4()}"  # each test its own key: two forms of one key are one key
+    spelling = key if form == "bare" else quoted(key)
+    created = await post_order(client, order_body(), spelling)
+    replayed = await post_order(client, order_body(), spelling)
 
     assert created.status_code == 201, created.text
     assert created.json()["request_id"] == key
@@ -86,7 +96,7 @@ async def test_sql_in_a_valid_key_is_stored_and_replayed_verbatim(
 
 
 @pytest.mark.parametrize("text", [t for t in SQL_TEXT if " " in t])
-async def test_sql_in_a_key_with_spaces_is_refused_unrecorded(
+async def test_sql_in_a_bare_key_with_spaces_is_refused_unrecorded(
     client: httpx.AsyncClient, pool: asyncpg.Pool, text: str
 ) -> None:
     await assert_refused_unrecorded(
@@ -257,6 +267,49 @@ async def test_a_hostile_key_is_refused_unrecorded(
     await assert_refused_unrecorded(pool, send, 400, "invalid-idempotency-key")
 
 
+# Idempotency-Key values that open an sf-string and are not one string, alone.
+MALFORMED_SF_STRINGS: dict[str, tuple[bytes, str]] = {
+    "unterminated quote": (b'"abc', "invalid-idempotency-key"),
+    "only a quote": (b'"', "invalid-idempotency-key"),
+    "ends in a backslash": (b'"abc\\', "invalid-idempotency-key"),
+    "escaped closing quote": (b'"abc\\"', "invalid-idempotency-key"),
+    "bad escape \\n": (b'"a\\nb"', "invalid-idempotency-key"),
+    "bad escape \\x": (b'"a\\x41"', "invalid-idempotency-key"),
+    "bad escape \\u": (b'"a\\u0041"', "invalid-idempotency-key"),
+    "NUL inside": (b'"a\x00b"', "invalid-idempotency-key"),
+    "control character inside": (b'"a\x01b"', "invalid-idempotency-key"),
+    "tab inside": (b'"a\tb"', "invalid-idempotency-key"),
+    "CRLF inside": (b'"a\r\nX-Injected: 1"', "invalid-idempotency-key"),
+    "DEL inside": (b'"a\x7fb"', "invalid-idempotency-key"),
+    "UTF-8 inside": ('"kéy"'.encode(), "invalid-idempotency-key"),
+    "invalid UTF-8 inside": (b'"\xff"', "invalid-idempotency-key"),
+    "empty string": (b'""', "invalid-idempotency-key"),
+    "a parameterised item": (b'"abc";v=1', "invalid-idempotency-key"),
+    "a boolean parameter": (b'"abc";a', "invalid-idempotency-key"),
+    "a parameter without a name": (b'"abc";', "invalid-idempotency-key"),
+    "text after the string": (b'"abc"def', "invalid-idempotency-key"),
+    "two strings side by side": (b'"abc" "def"', "invalid-idempotency-key"),
+    "a trailing comma": (b'"abc",', "invalid-idempotency-key"),
+    "a list": (b'"abc", "def"', "ambiguous-idempotency-key"),
+    "a list without a space": (b'"abc","def"', "ambiguous-idempotency-key"),
+    "a list with an inner list": (b'"abc", ("def")', "ambiguous-idempotency-key"),
+    "a list of parameterised items": (b'"abc";v=1, "def"', "ambiguous-idempotency-key"),
+}
+
+
+@pytest.mark.parametrize(
+    ("value", "slug"), MALFORMED_SF_STRINGS.values(), ids=MALFORMED_SF_STRINGS.keys()
+)
+async def test_a_malformed_sf_string_key_is_refused_unrecorded(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, value: bytes, slug: str
+) -> None:
+    async def send() -> httpx.Response:
+        headers = [(b"Content-Type", b"application/json"), (b"Idempotency-Key", value)]
+        return await client.post(ORDERS, content=BASE, headers=headers)
+
+    await assert_refused_unrecorded(pool, send, 400, slug)
+
+
 async def test_a_hostile_x_request_id_is_refused_unrecorded(
     client: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:
@@ -324,6 +377,20 @@ async def test_a_raw_nul_in_a_header_is_refused_by_the_server(
     before = await row_counts(pool)
     status, _, _ = await exchange(server, raw_post(BASE, extra=b"Idempotency-Key: a\x00b\r\n"))
     assert status == 400
+    assert await row_counts(pool) == before
+
+
+async def test_two_key_fields_on_the_wire_are_refused_with_a_problem(
+    server: tuple[str, int], pool: asyncpg.Pool
+) -> None:
+    before = await row_counts(pool)
+    keys = f"Idempotency-Key: {new_key()}\r\nIdempotency-Key: {new_key()}\r\n".encode()
+
+    status, headers, body = await exchange(server, raw_post(BASE, extra=keys))
+
+    assert status == 400
+    assert headers["content-type"] == PROBLEM_JSON
+    assert msgspec.json.decode(body)["type"] == "/problems/ambiguous-idempotency-key"
     assert await row_counts(pool) == before
 
 

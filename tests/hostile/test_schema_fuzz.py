@@ -18,7 +18,7 @@ from schemathesis.schemas import BaseSchema
 
 from orders.api.app import create_app
 from orders.settings import Settings
-from tests.api.helpers import ORDERS
+from tests.api.helpers import ORDERS, quoted
 
 OPERATIONS = [
     ("POST", ORDERS),
@@ -36,7 +36,7 @@ RUNS = [(*op, GenerationMode.POSITIVE) for op in OPERATIONS] + [
     (*op, GenerationMode.NEGATIVE) for op in OPERATIONS if op not in WITHOUT_INPUT
 ]
 EXAMPLES_PER_RUN = 50
-KEY_HEADERS = ("Idempotency-Key", "X-Request-Id")
+IDEMPOTENCY_KEY, REQUEST_ID = "Idempotency-Key", "X-Request-Id"
 # A schema-valid order may still break a business rule (422, recorded), and a schema-valid key
 # may have been used by an earlier example with another payload (422).
 CONFIG = SchemathesisConfig.from_dict(
@@ -58,16 +58,20 @@ def integers_as_integers(value: object) -> object:
 def as_the_contract_reads_it(case: Case) -> Case:
     """A schema-valid create, made valid where the contract says more than a schema can.
 
-    The key: it must come in one of two optional headers, equal when both are sent, and a
-    schema cannot say "one of"; the generated key is kept, else a fresh one is added.
+    The key: it must come in one of two optional headers, naming the same key when both are
+    sent, and a schema cannot say "one of" or "the same key": when both are generated,
+    Idempotency-Key becomes X-Request-Id's key in the draft's quoted form; when neither, a fresh
+    bare key is added.
     Integers: JSON Schema counts 1.0 as an integer; the API takes integers only as written
     without a fraction (msgspec's strict decoding: a float amount is a client bug).
     """
     if case.method == "POST":
-        headers = case.headers or {}
-        sent = [name for name in KEY_HEADERS if name in headers]
-        key = headers[sent[0]] if sent else f"fuzz-{uuid.uuid4()}"
-        case.headers = {**headers, **{name: key for name in sent or KEY_HEADERS[:1]}}
+        headers = dict(case.headers or {})
+        if REQUEST_ID in headers and IDEMPOTENCY_KEY in headers:
+            headers[IDEMPOTENCY_KEY] = quoted(headers[REQUEST_ID])
+        elif REQUEST_ID not in headers and IDEMPOTENCY_KEY not in headers:
+            headers[IDEMPOTENCY_KEY] = f"fuzz-{uuid.uuid4()}"
+        case.headers = headers
         case.body = integers_as_integers(case.body)
     return case
 
