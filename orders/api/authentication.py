@@ -22,12 +22,6 @@ REALM: Final = 'realm="orders"'
 _BEARER = re.compile(r"(?i:bearer) +([A-Za-z0-9\-._~+/]+=*)")
 
 
-def header_values(request: Request[Any, Any, Any], name: str) -> list[str]:
-    """Every value sent for header `name`, one per field (Litestar's mapping keeps one)."""
-    wanted = name.lower().encode("latin-1")
-    return [value.decode("latin-1") for key, value in request.scope["headers"] if key == wanted]
-
-
 class Authenticator(Protocol):
     async def __call__(self, request: Request[Any, Any, Any]) -> Caller:
         """The caller; ProblemError (401) when the request proves none."""
@@ -46,7 +40,8 @@ class BearerAuthenticator:
         self._verifier = verifier
 
     async def __call__(self, request: Request[Any, Any, Any]) -> Caller:
-        fields = header_values(request, "authorization")
+        # Every field: two Authorization headers are as ambiguous as two tokens in one.
+        fields = request.headers.getall("authorization", [])
         if not fields:
             raise _unauthenticated("send `Authorization: Bearer <token>`", f"Bearer {REALM}")
         match = _BEARER.fullmatch(fields[0]) if len(fields) == 1 else None
@@ -68,7 +63,7 @@ class GatewayAuthenticator:
         self._admin_role = admin_role
 
     async def __call__(self, request: Request[Any, Any, Any]) -> Caller:
-        values = header_values(request, self._header)
+        values = request.headers.getall(self._header, [])
         challenge = f'Gateway {REALM}, header="{self._header}"'
         if len(values) != 1 or not is_valid_owner(values[0].strip()):
             raise _unauthenticated(
@@ -78,7 +73,7 @@ class GatewayAuthenticator:
             )
         roles = {
             role
-            for field in header_values(request, self._roles_header)
+            for field in request.headers.getall(self._roles_header, [])
             for role in re.split(r"[\s,]+", field)
         }
         return Caller(values[0].strip(), admin=self._admin_role in roles)
