@@ -144,8 +144,9 @@ def requests() -> list[Panel]:
             "Server errors",
             "Share of client requests answered with a 5xx over the last 5 minutes. "
             "OrdersHighErrorRatio pages above 1.44%, when the last hour is over it too.",
+            # `or vector(0)`: with no 5xx at all there is no 5xx series, and 0% beats "No data".
             query(
-                f"sum(rate(orders_http_requests_total{{{server_errors}}}[5m])) / "
+                f"(sum(rate(orders_http_requests_total{{{server_errors}}}[5m])) or vector(0)) / "
                 f"sum(rate(orders_http_requests_total{{{API_REQUESTS}}}[5m]))",
                 "5xx share",
             ),
@@ -177,7 +178,8 @@ def latency() -> list[Panel]:
 
 
 def database_and_projection() -> list[Panel]:
-    ready_failures = f'{API}, path="/health/ready", status_code!~"2.."'
+    ready_checks = f'{API}, path="/health/ready"'
+    ready_failures = f'{ready_checks}, status_code!~"2.."'
     return [
         graph(
             "Database pool in use",
@@ -195,8 +197,11 @@ def database_and_projection() -> list[Panel]:
             "/health/ready answering other than 2xx, per pod: the database is unreachable or "
             "not migrated (OrdersNotReady).",
             "reqps",
+            # A healthy pod has no failure series; `or 0 * checks` draws it at zero.
             query(
-                f"sum by (pod) ({rate('orders_http_requests_total', ready_failures)})", "{{pod}}"
+                f"sum by (pod) ({rate('orders_http_requests_total', ready_failures)}) or "
+                f"0 * sum by (pod) ({rate('orders_http_requests_total', ready_checks)})",
+                "{{pod}}",
             ),
         ),
         single_stat(
