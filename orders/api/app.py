@@ -19,12 +19,14 @@ from orders.api.limits import HeaderLimitMiddleware
 from orders.api.observability import ObservabilityMiddleware, metrics
 from orders.api.openapi import StructSchemaPlugin
 from orders.api.orders import OrdersController
+from orders.api.request_spans import RequestSpanMiddleware
 from orders.create_order import OrderCreator
 from orders.eventstore import EventStore
 from orders.eventstore.notify import AppendNotifier
 from orders.eventstore.pool import create_pool
 from orders.readmodel import ReadModel
 from orders.settings import Settings
+from orders.tracing import Tracing, current_trace_id
 from projections.consistency import ReadYourWrites
 
 
@@ -35,10 +37,13 @@ class Services:
     read_model: ReadModel
 
 
-def create_app(settings: Settings, database_url: str) -> Litestar:
-    """The HTTP application over the database at `database_url` (already migrated)."""
+def create_app(settings: Settings, database_url: str, tracing: Tracing | None = None) -> Litestar:
+    """The HTTP application over the database at `database_url` (already migrated), traced as
+    the OTEL_* environment says unless `tracing` is given."""
     services = Services()
-    access_log = AccessLog()
+    tracing = tracing or Tracing.from_environment()
+    tracer = tracing.tracer
+    access_log = AccessLog(None if tracer is None else current_trace_id)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -48,6 +53,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             size=settings.pool_size,
             timeout_seconds=settings.db_timeout_seconds,
             lock_timeout_ms=settings.lock_timeout_ms,
+            tracer=tracer,
         )
         inline_mode = settings.projection_mode == "inline"
         # In inline mode no one waits for new events (the projection is already written), so
@@ -80,6 +86,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
                 await notifier.stop()
             await pool.close()
             await access_log.stop()
+            await tracing.shutdown()
 
     return Litestar(
         route_handlers=[OrdersController, HealthController, metrics],
@@ -91,6 +98,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[StructSchemaPlugin()],
         middleware=[
+            *([] if tracer is None else [DefineMiddleware(RequestSpanMiddleware, tracer=tracer)]),
             DefineMiddleware(ObservabilityMiddleware, access_log=access_log),
             HeaderLimitMiddleware,
         ],
