@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import Tracer
 
+from orders.cli import main
 from orders.settings import SettingsError
 from orders.tracing import Tracing
 
@@ -93,3 +95,14 @@ async def test_the_traces_protocol_overrides_the_general_one(
 
     assert tracing.tracer is not None
     await tracing.shutdown()
+
+
+def test_the_command_refuses_such_a_protocol_before_it_starts_anything(
+    environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    environment.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+    environment.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    environment.setenv("ORDERS_DATA_DIR", str(tmp_path))
+
+    assert main(["migrate"]) == 2
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL='grpc'" in capsys.readouterr().err
