@@ -52,7 +52,8 @@ class Tracing:
         every span to a port that cannot read it."""
         if not exporting():
             return cls(None)
-        # Imported only when tracing is on: the exporter brings requests and protobuf.
+        # Imported only when tracing is on: the SDK and the exporter (with requests and
+        # protobuf) add ~5 MB to each worker.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
