@@ -16,6 +16,7 @@ from orders.database import database_url, migrate_database
 from orders.eventstore import EventStoreError
 from orders.logs import configure_logging
 from orders.settings import Settings, SettingsError, load_settings
+from orders.tracing import exporting
 
 log = logging.getLogger("orders")
 
@@ -82,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
+        # Here, not only in each worker's app: uvicorn would restart a failing worker forever.
+        exporting()
     except SettingsError as exc:
         print(f"orders: {exc}", file=sys.stderr)
         return 2

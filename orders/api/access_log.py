@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
@@ -33,13 +34,17 @@ class RequestLine(msgspec.Struct, frozen=True):
     status: int
     duration_ms: float
     idempotency_key: str | None
+    trace_id: str | None = None
     level: str = "info"
     logger: str = LOGGER.name
     msg: str = "request"
 
 
 class AccessLog:
-    def __init__(self) -> None:
+    """`current_trace_id`, when tracing is on, gives the trace of the request being logged."""
+
+    def __init__(self, current_trace_id: Callable[[], str | None] | None = None) -> None:
+        self._current_trace_id = current_trace_id
         self._lines: list[bytes] = []
         self._encoder = msgspec.json.Encoder()
         self._flusher = BackgroundTask("access-log", self._flush_periodically)
@@ -54,6 +59,7 @@ class AccessLog:
             status=status,
             duration_ms=round(seconds * 1000, 2),
             idempotency_key=key,
+            trace_id=None if self._current_trace_id is None else self._current_trace_id(),
         )
         self._lines.append(self._encoder.encode(line))
         if len(self._lines) >= MAX_BUFFERED:

@@ -21,6 +21,7 @@ from orders.api.limits import HeaderLimitMiddleware
 from orders.api.observability import POOL_USE, ObservabilityMiddleware, metrics
 from orders.api.openapi import StructSchemaPlugin
 from orders.api.orders import OrdersController
+from orders.api.request_spans import RequestSpanMiddleware
 from orders.api.security import security_schemes
 from orders.create_order import OrderCreator
 from orders.domain.callers import Caller
@@ -29,6 +30,7 @@ from orders.eventstore.notify import AppendNotifier
 from orders.eventstore.pool import create_pool
 from orders.readmodel import ReadModel
 from orders.settings import Settings
+from orders.tracing import Tracing, current_trace_id
 from projections.consistency import ReadYourWrites
 
 
@@ -40,10 +42,13 @@ class Services:
     read_model: ReadModel
 
 
-def create_app(settings: Settings, database_url: str) -> Litestar:
-    """The HTTP application over the database at `database_url` (already migrated)."""
+def create_app(settings: Settings, database_url: str, tracing: Tracing | None = None) -> Litestar:
+    """The HTTP application over the database at `database_url` (already migrated), traced as
+    the OTEL_* environment says unless `tracing` is given."""
     services = Services()
-    access_log = AccessLog()
+    tracing = tracing or Tracing.from_environment()
+    tracer = tracing.tracer
+    access_log = AccessLog(None if tracer is None else current_trace_id)
 
     async def caller(request: Request[Any, Any, Any]) -> Caller:
         return await services.authenticate(request)
@@ -57,6 +62,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             size=settings.pool_size,
             timeout_seconds=settings.db_timeout_seconds,
             lock_timeout_ms=settings.lock_timeout_ms,
+            tracer=tracer,
         )
         POOL_USE.watch(pool)
         inline_mode = settings.projection_mode == "inline"
@@ -91,6 +97,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
             POOL_USE.forget(pool)
             await pool.close()
             await access_log.stop()
+            await tracing.shutdown()
 
     components, security = security_schemes(settings)
     orders_routes = Router(path="/", route_handlers=[OrdersController], security=security)
@@ -105,6 +112,7 @@ def create_app(settings: Settings, database_url: str) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[StructSchemaPlugin()],
         middleware=[
+            *([] if tracer is None else [DefineMiddleware(RequestSpanMiddleware, tracer=tracer)]),
             DefineMiddleware(ObservabilityMiddleware, access_log=access_log),
             HeaderLimitMiddleware,
         ],

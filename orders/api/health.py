@@ -8,6 +8,7 @@ from litestar.di import NamedDependency
 
 from orders.api import problems
 from orders.api.problems import ProblemError
+from orders.api.request_spans import UNTRACED
 from orders.eventstore import StoreUnavailable
 from orders.eventstore.migrate import schema_is_current
 from orders.readmodel import ReadModel
@@ -18,7 +19,8 @@ class HealthStatus(msgspec.Struct, frozen=True):
 
 
 class HealthController(Controller):
-    tags = ["health"]  # noqa: RUF012 (Litestar reads this class attribute)
+    tags = ["health"]  # noqa: RUF012 (Litestar reads these class attributes)
+    opt = {UNTRACED: True}  # noqa: RUF012
 
     @get("/health/live", summary="The process is up (does not touch the database)")
     async def live(self) -> HealthStatus:

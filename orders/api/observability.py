@@ -23,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from orders.api.access_log import AccessLog
+from orders.api.request_spans import UNTRACED
 from orders.create_order import Outcome
 from orders.domain.events import OrderCreated
 
@@ -39,7 +40,13 @@ LATENCY = Histogram(
 )
 
 
-@get("/metrics", include_in_schema=False, media_type=CONTENT_TYPE_LATEST, sync_to_thread=False)
+@get(
+    "/metrics",
+    include_in_schema=False,
+    media_type=CONTENT_TYPE_LATEST,
+    sync_to_thread=False,
+    opt={UNTRACED: True},
+)
 def metrics() -> Response[bytes]:
     """Prometheus exposition; with several workers, the sum over all of them."""
     registry = REGISTRY

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncpg
+from opentelemetry.trace import Tracer
 
 from orders.eventstore.fair_pool import FairPool
+from orders.eventstore.statement_spans import traced_connection_class
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -33,14 +35,18 @@ async def create_pool(
     timeout_seconds: float = 5.0,
     lock_timeout_ms: int = 2000,
     application_name: str = "orders",
+    tracer: Tracer | None = None,
 ) -> asyncpg.Pool:
     """A fair pool of `size` connections (see FairPool) where waiting for a connection and each
     statement give up after `timeout_seconds`, and waits on another transaction's row after
-    `lock_timeout_ms`."""
+    `lock_timeout_ms`. With a `tracer`, a traced request's statements become its spans."""
+    connection_class: type[asyncpg.Connection] = asyncpg.Connection
+    if tracer is not None:
+        connection_class = traced_connection_class(tracer, dsn)
     pool = await FairPool(
         dsn,
         acquire_timeout=timeout_seconds,
-        connection_class=asyncpg.Connection,
+        connection_class=connection_class,
         record_class=asyncpg.Record,
         max_queries=50_000,
         max_inactive_connection_lifetime=300.0,
