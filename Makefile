@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install migrate clean deploy-check lock lock-check
+.PHONY: run test lint install migrate clean deploy-check lock lock-check image-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,7 +47,12 @@ lock-check: $(STAMP)
 			"of pyproject.toml: run 'make lock' and commit both" >&2; exit 1; }
 	@echo "lock-check: uv.lock and $(IMAGE_REQUIREMENTS) match pyproject.toml"
 
-test: lint lock-check deploy-check
+# Builds the image with podman and runs it read-only, as uid 10001, against a PostgreSQL on
+# this machine (tests/image/run.py). Without root it says so and skips.
+image-check: $(STAMP)
+	$(BIN)/python -m tests.image.run
+
+test: lint lock-check deploy-check image-check
 	$(BIN)/pytest -q
 
 clean:
