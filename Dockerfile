@@ -1,28 +1,38 @@
 # syntax=docker/dockerfile:1
-# The orders service image. Two stages: the builder compiles wheels (with a C toolchain, for
-# any dependency that has no wheel for this platform) and installs them into a virtualenv;
-# the runtime stage gets only that virtualenv, so no compiler, pip cache or source tree ships.
+# The orders service image. Two stages: the builder installs the locked dependencies and the
+# service into a virtualenv; the runtime stage gets only that virtualenv, so no pip, build
+# backend, download cache or source tree ships.
 #
 #   docker build -t orders:dev .            or, inside minikube:  minikube image build -t orders:dev .
 #
-# Same Python minor in both stages: the venv's interpreter links to /usr/local/bin/python3.11.
+# With podman, or where no registry is reachable: deployments/README.md. `make image-check`
+# builds this file and runs the image as Kubernetes would.
+#
+# Both stages start from the same image: the venv's interpreter is a link to the builder's
+# /usr/local/bin/python, which the runtime stage has at the same place, at the same version.
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential \
-    && rm -rf /var/lib/apt/lists/*
+# The dependencies first, in a layer of their own, so a change to the code alone does not
+# install them again. The file is written by `make lock` from uv.lock: every package pinned to
+# one version with its hashes, so pip installs exactly these files or fails. Wheels only: each
+# locked package publishes them for Linux on x86_64 and arm64, so nothing is compiled, the
+# builder needs no C toolchain, and a package without a wheel fails here, loudly.
+COPY deployments/image/requirements.txt /tmp/requirements.txt
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --quiet --require-hashes --only-binary :all: \
+       -r /tmp/requirements.txt
 WORKDIR /src
-# Only what `pip install .` needs: pyproject.toml names README.md as the readme.
+# Only what building the service needs: pyproject.toml names README.md as the readme.
 COPY pyproject.toml README.md ./
 COPY orders ./orders
 COPY projections ./projections
-RUN pip wheel --wheel-dir /wheels . \
-    && python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-index --find-links /wheels orders \
-    && /opt/venv/bin/pip uninstall -y pip setuptools
+# The service itself, built by the locked setuptools already in the venv (no build isolation,
+# so nothing more is downloaded); then the installer and the build backend leave the venv.
+RUN /opt/venv/bin/pip install --quiet --no-deps --no-build-isolation . \
+    && /opt/venv/bin/pip uninstall --quiet -y pip setuptools
 
 FROM ${PYTHON_IMAGE} AS runtime
 # The numeric uid/gid the Kubernetes manifests run as (runAsUser/runAsGroup/fsGroup 10001);

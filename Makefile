@@ -4,14 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install migrate clean deploy-check
+.PHONY: run test lint install migrate clean deploy-check lock lock-check image-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,embedded]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,7 +38,28 @@ deploy-check: $(STAMP)
 	ORDERS_VENV_BIN=$(BIN) bash deployments/check.sh
 	$(BIN)/pytest -q tests/deployments
 
-test: lint deploy-check
+# The lock: uv.lock pins every package of every extra with its hashes; the image installs its
+# runtime part (and the setuptools that builds our wheel), exported to IMAGE_REQUIREMENTS.
+IMAGE_REQUIREMENTS := deployments/image/requirements.txt
+EXPORT_LOCK := $(BIN)/uv export --quiet --frozen --no-emit-project --group build
+
+# After any change to the dependencies in pyproject.toml: refresh both files, and commit them.
+lock: $(STAMP)
+	$(BIN)/uv lock
+	$(EXPORT_LOCK) > $(IMAGE_REQUIREMENTS).new && mv $(IMAGE_REQUIREMENTS).new $(IMAGE_REQUIREMENTS)
+
+lock-check: $(STAMP)
+	@$(BIN)/uv lock --check && $(EXPORT_LOCK) | cmp -s - $(IMAGE_REQUIREMENTS) || { \
+		echo "lock-check: uv.lock and $(IMAGE_REQUIREMENTS) are not what 'make lock' makes" \
+			"of pyproject.toml: run 'make lock' and commit both" >&2; exit 1; }
+	@echo "lock-check: uv.lock and $(IMAGE_REQUIREMENTS) match pyproject.toml"
+
+# Builds the image with podman and runs it read-only, as uid 10001, against a PostgreSQL on
+# this machine (tests/image/run.py). Without root it says so and skips.
+image-check: $(STAMP)
+	$(BIN)/python -m tests.image.run
+
+test: lint lock-check deploy-check image-check
 	$(BIN)/pytest -q --ignore=tests/deployments
 
 clean:

