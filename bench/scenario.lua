@@ -2,6 +2,7 @@
 -- bench/scenarios.py, whose Python request source chooses keys and paths the same way).
 --   BENCH_METHOD, BENCH_PATH, BENCH_BODY      the request
 --   BENCH_PATHS                               a file of paths, one picked at random per request
+--   BENCH_HEADERS                             extra headers, one "Name: value" per line
 --   BENCH_KEYS = none | fixed | unique | mixed, BENCH_KEY (fixed), BENCH_PREFIX (unique, mixed)
 --   BENCH_STATUS_CODES = 1                    count responses per status in a response() hook
 -- done() prints one line: BENCH_RESULT {json}.
@@ -20,6 +21,10 @@ if wrk.body then
 end
 if keys == "fixed" then
   wrk.headers["Idempotency-Key"] = os.getenv("BENCH_KEY")
+end
+for line in (os.getenv("BENCH_HEADERS") or ""):gmatch("[^\n]+") do
+  local name, value = line:match("^([^:]+):%s*(.*)$")
+  wrk.headers[name] = value
 end
 
 local threads = {}

@@ -1,8 +1,9 @@
 """What each API scenario sends, described once for both load generators (wrk and Python).
 
-A scenario is a method, a path (or a file of paths to pick from at random), a body, and how the
-`Idempotency-Key` is chosen: none, one fixed key, a new key per request, or "mixed" (a share of
-requests repeat one of the last few keys, so duplicates are in flight together with originals).
+A scenario is a method, a path (or a file of paths to pick from at random), a body, extra
+headers (a variant's, e.g. credentials), and how the `Idempotency-Key` is chosen: none, one fixed
+key, a new key per request, or "mixed" (a share of requests repeat one of the last few keys, so
+duplicates are in flight together with originals).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True):
     keys: KeyMode = "none"
     key: str | None = None
     """The key of "fixed"."""
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    """Sent with every request."""
 
 
 def creates() -> Scenario:
@@ -108,6 +111,7 @@ class Requests:
         lines = [f"{self._scenario.method} {path} HTTP/1.1", f"Host: {self._host}"]
         if key is not None:
             lines.append(f"Idempotency-Key: {key}")
+        lines += [f"{name}: {value}" for name, value in self._scenario.headers.items()]
         if body:
             lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + body

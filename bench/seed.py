@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Final
 from uuid import uuid4
@@ -43,10 +44,16 @@ def order_created_documents() -> tuple[bytes, bytes]:
     return encode_event(event), msgspec.json.encode(metadata)
 
 
-async def create_orders(base_url: str, keys: list[str], concurrency: int = 16) -> None:
-    """Create one order per key through the API (also warms the service up)."""
+async def create_orders(
+    base_url: str,
+    keys: list[str],
+    concurrency: int = 16,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Create one order per key through the API, with `headers` added (also warms the service
+    up)."""
     gate = asyncio.Semaphore(concurrency)
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **(headers or {})}
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
 
         async def create(key: str) -> None:
