@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
 import subprocess
 import time
@@ -80,6 +81,7 @@ def run_wrk(scenario: Scenario, base_url: str, connections: int, seconds: float)
         "BENCH_PATH": scenario.path,
         "BENCH_KEYS": scenario.keys,
         "BENCH_PREFIX": f"wrk-{uuid.uuid4().hex[:12]}",
+        "BENCH_SEED": str(random.getrandbits(31)),
         "BENCH_HEADERS": "\n".join(f"{name}: {value}" for name, value in scenario.headers.items()),
     }
     if scenario.body is not None:

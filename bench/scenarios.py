@@ -2,20 +2,21 @@
 
 A scenario is a method, a path (or a file of paths to pick from at random), a body, extra
 headers (a variant's, e.g. credentials), and how the `Idempotency-Key` is chosen: none, one fixed
-key, a new key per request, or "mixed" (a share of requests repeat one of the last few keys, so
-duplicates are in flight together with originals).
+key, a new key per request (numbered, or a random UUID), or "mixed" (a share of requests repeat
+one of the last few keys, so duplicates are in flight together with originals).
 """
 
 from __future__ import annotations
 
 import random
+import uuid
 from collections import deque
 from pathlib import Path
 from typing import Final, Literal
 
 import msgspec
 
-KeyMode = Literal["none", "fixed", "unique", "mixed"]
+KeyMode = Literal["none", "fixed", "unique", "uuid", "mixed"]
 Ceiling = Literal["insert", "select"]
 
 ORDERS: Final = "/api/v1/orders"
@@ -48,8 +49,8 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True):
     """Sent with every request."""
 
 
-def creates() -> Scenario:
-    return Scenario(name="creates", ceiling="insert", method="POST", body=BODY, keys="unique")
+def creates(keys: KeyMode = "unique") -> Scenario:
+    return Scenario(name="creates", ceiling="insert", method="POST", body=BODY, keys=keys)
 
 
 def mixed() -> Scenario:
@@ -98,6 +99,8 @@ class Requests:
         mode = self._scenario.keys
         if mode in ("none", "fixed"):
             return self._scenario.key
+        if mode == "uuid":
+            return str(uuid.uuid4())
         if mode == "mixed" and self._recent and random.random() < REPEAT_SHARE:
             return random.choice(self._recent)
         self._counter += 1

@@ -1,9 +1,10 @@
 """Both load generators send what a scenario asks for: a variant's extra headers on every
-request, with a new Idempotency-Key each."""
+request, and with "uuid" keys a new random UUID as each request's Idempotency-Key."""
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
@@ -51,15 +52,16 @@ def server() -> Iterator[tuple[str, list[dict[str, str]]]]:
         pytest.param("wrk", marks=pytest.mark.skipif(not wrk_available(), reason="no wrk")),
     ],
 )
-def test_every_request_carries_the_variant_headers_and_a_new_key(
+def test_every_request_carries_the_variant_headers_and_a_new_random_uuid_key(
     server: tuple[str, list[dict[str, str]]], generator: Literal["wrk", "python"]
 ) -> None:
     base_url, seen = server
-    scenario = msgspec.structs.replace(creates(), headers=HEADERS)
+    scenario = msgspec.structs.replace(creates(keys="uuid"), headers=HEADERS)
     measured = run_load(generator, scenario, base_url, 2, 1)
 
     assert measured.requests > 0 and measured.errors == 0
     assert len(seen) >= measured.requests
     assert all({name: request.get(name) for name in HEADERS} == HEADERS for request in seen)
     keys = [request["Idempotency-Key"] for request in seen]
+    assert all(uuid.UUID(key).version == 4 for key in keys)
     assert len(set(keys)) == len(keys)
