@@ -4,12 +4,17 @@ Each variant runs the create and replay scenarios against its own `orders serve`
 the variant's extra environment, with its extra headers on every request; the report gives its
 rates as ratios to the baseline's. To add one, append a `Variant` to VARIANTS, e.g.
 
-    Variant("big-pool", env={"ORDERS_POOL_SIZE": "16"})
-    Variant("sink", side=otlp_sink)  # otlp_sink() yields Extra(env={...endpoint...})
+    Variant("big-pool", env={"ORDERS_POOL_SIZE": "16"}, headers={"X-Client": "bench"})
+    Variant("tracing", side=traced)
+
+    @contextmanager
+    def traced() -> Iterator[Extra]:
+        with some_sink() as sink:
+            yield Extra(env={"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint}, headers={})
 
 `side` is for what the variant needs beside the service (a sink it sends to, keys it signs
 with): entered before the service starts, left after it stops; it yields the environment and
-headers known only once it runs (a port, a token).
+headers known only once it runs (a port, a token), added to `env` and `headers`.
 """
 
 from __future__ import annotations
