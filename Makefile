@@ -65,14 +65,20 @@ test: lint lock-check deploy-check image-check
 clean:
 	rm -rf $(VENV) .orders .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: bench bench-profile
-# The API benchmark (bench/api.py). wrk comes from Debian when we may install it; without it the
-# benchmark falls back to its Python load generator and says so.
-bench: $(STAMP)
+.PHONY: bench bench-growth bench-profile wrk
+# The API benchmark (bench/api.py) and creates on an empty vs a 5-million-event store
+# (bench/growth.py). wrk comes from Debian when we may install it; without it the benchmarks
+# fall back to their Python load generator and say so.
+wrk:
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 		apt-get install -y -qq wrk >/dev/null; } || \
 		echo "bench: wrk could not be installed; using the Python load generator"
+
+bench: $(STAMP) wrk
 	$(BIN)/python -m bench.api
+
+bench-growth: $(STAMP) wrk
+	$(BIN)/python -m bench.growth
 
 bench-profile: $(STAMP)
 	$(BIN)/python -m bench.profile

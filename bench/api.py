@@ -1,12 +1,14 @@
 """The API benchmark: every scenario of issue 7 against `orders serve`, next to pgbench's
-ceilings on the same PostgreSQL, in one run.
+ceilings on the same PostgreSQL, in one run, with the CPU the service and PostgreSQL spend per
+request; then each variant's creates and replays (bench/variants.py) beside the baseline's.
 
     .venv/bin/python -m bench.api [--seconds 10] [--connections 16 64] [--scenarios ...]
+                                  [--variants ...]
 
 BENCH_SECONDS sets the default duration, BENCH_POOL_SIZE the connections per worker. Uses
 DATABASE_URL when set, else an embedded PostgreSQL in a fresh temporary directory. Load comes
 from wrk when installed (`make bench` installs it), else from a Python fallback generator.
-Writes bench/results/bench.json and bench/results/bench.png.
+Writes bench/results/bench.json, bench.md (the printed report, for a note) and bench.png.
 """
 
 from __future__ import annotations
@@ -17,17 +19,29 @@ import os
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Final, Literal
 
 import msgspec
 
 from bench import ceilings, scenarios, seed
-from bench.load import Measurement, default_generator, run_load
-from bench.report import Report, render, targets, write_chart, write_json
+from bench.cpu import CpuMeter, postmaster_pid
+from bench.load import default_generator
+from bench.report import (
+    Report,
+    render,
+    targets,
+    variant_ratios,
+    write_chart,
+    write_json,
+    write_text,
+)
 from bench.scenarios import Scenario
 from bench.service import Service, postgres, serve
+from bench.session import Session
+from bench.variants import BASELINE, VARIANTS, Extra, Variant
 from orders.database import migrate_database
 
 RESULTS: Final = Path(__file__).parent / "results"
@@ -60,6 +74,9 @@ PLAN: Final[dict[str, Callable[[Fixtures], Scenario]]] = {
 }
 """In the order they run: the small-table reads first, then the writes, then the bulk load
 that `count-1m` needs."""
+LARGE_SCENARIO: Final = "count-1m"
+VARIANT_SCENARIOS: Final = ("replays", "creates")
+"""What each variant runs (bench/variants.py)."""
 
 
 def prepare_fixtures(service: Service, database_url: str, scratch: Path) -> Fixtures:
@@ -81,6 +98,24 @@ def _commit() -> str | None:
     return completed.stdout.strip()
 
 
+def measure_variant(
+    session: Session,
+    variant: str,
+    service: Service,
+    extra: Extra,
+    fixtures: Fixtures,
+    names: list[str],
+) -> None:
+    """The variant's creates and replays, every request with its headers; it replays a key
+    of its own, created with those headers (a variant may change who is calling)."""
+    key = f"seed-{variant}-{uuid.uuid4().hex}"
+    asyncio.run(seed.create_orders(service.base_url, [key], headers=extra.headers))
+    own = Fixtures(replay_key=key, paths_file=fixtures.paths_file)
+    for name in (n for n in names if n in VARIANT_SCENARIOS):
+        scenario = msgspec.structs.replace(PLAN[name](own), headers=dict(extra.headers))
+        session.measure(service, scenario, variant)
+
+
 def run(
     *,
     seconds: float,
@@ -90,9 +125,12 @@ def run(
     workers: int,
     pool_size: int,
     warmup_seconds: float,
+    variants: Sequence[Variant] = (),
     large_table: int = LARGE_TABLE,
 ) -> Report:
-    results: list[Measurement] = []
+    """The baseline's scenarios (all but count-1m), then each variant's creates and replays
+    against its own service, then the bulk load and count-1m: variants meet about the table
+    the baseline's creates met."""
     bulk_seconds: float | None = None
     with (
         postgres(os.environ.get("DATABASE_URL")) as (database_url, bin_dir),
@@ -100,56 +138,61 @@ def run(
     ):
         asyncio.run(migrate_database(database_url))
         asyncio.run(ceilings.prepare(database_url))
-        log = Path(scratch) / "serve.log"
-        with serve(database_url, workers=workers, pool_size=pool_size, log=log) as service:
-            fixtures = prepare_fixtures(service, database_url, Path(scratch))
+        session = Session(
+            database_url=database_url,
+            postmaster=asyncio.run(postmaster_pid(database_url)),
+            generator=generator,
+            levels=levels,
+            seconds=seconds,
+            warmup_seconds=warmup_seconds,
+        )
+
+        def service(variant: str, env: Mapping[str, str]) -> AbstractContextManager[Service]:
+            log = Path(scratch) / f"serve-{variant}.log"
+            return serve(database_url, workers=workers, pool_size=pool_size, log=log, env=env)
+
+        with service(BASELINE.name, BASELINE.env) as baseline:
+            fixtures = prepare_fixtures(baseline, database_url, Path(scratch))
             print("pgbench ceilings ...", flush=True)
-            inserts, selects = ceilings.run_ceilings(bin_dir, database_url, levels, seconds)
+            pgbench_meter = CpuMeter(service=None, postgres=session.postmaster)
+            inserts, selects = ceilings.run_ceilings(
+                bin_dir, database_url, levels, seconds, pgbench_meter
+            )
+            session.ceilings = {"insert": inserts, "select": selects}
             for name in names:
-                if name == "count-1m":
-                    missing = large_table - asyncio.run(seed.order_count(database_url))
-                    print(f"bulk-loading {max(0, missing):,} orders ...", flush=True)
-                    bulk_seconds = asyncio.run(seed.bulk_load(database_url, max(0, missing)))
-                scenario = PLAN[name](fixtures)
-                if warmup_seconds > 0:
-                    run_load(generator, scenario, service.base_url, levels[0], warmup_seconds)
-                for level in levels:
-                    orders = asyncio.run(seed.order_count(database_url))
-                    measured = run_load(generator, scenario, service.base_url, level, seconds)
-                    ceiling = (inserts if scenario.ceiling == "insert" else selects)[level]
-                    results.append(
-                        msgspec.structs.replace(
-                            measured,
-                            orders=orders,
-                            ceiling=ceiling.scenario,
-                            ratio=measured.rate / ceiling.rate if ceiling.rate else None,
-                        )
-                    )
-                    print(
-                        f"  {scenario.name} @{level}: {measured.rate:.0f}/s, "
-                        f"p99 {measured.p99_ms:.1f} ms, {measured.errors} errors",
-                        flush=True,
-                    )
+                if name != LARGE_SCENARIO:
+                    session.measure(baseline, PLAN[name](fixtures), BASELINE.name)
+        for variant in variants:
+            with variant.started() as extra, service(variant.name, extra.env) as started:
+                measure_variant(session, variant.name, started, extra, fixtures, names)
+        if LARGE_SCENARIO in names:
+            missing = max(0, large_table - asyncio.run(seed.order_count(database_url)))
+            print(f"bulk-loading {missing:,} orders ...", flush=True)
+            bulk_seconds = asyncio.run(seed.bulk_load(database_url, missing))
+            with service(BASELINE.name, BASELINE.env) as baseline:
+                session.measure(baseline, PLAN[LARGE_SCENARIO](fixtures), BASELINE.name)
     return Report(
         generator=generator,
         seconds=seconds,
         workers=workers,
         pool_size=pool_size,
         commit=_commit(),
-        results=results,
-        ceilings=[*inserts.values(), *selects.values()],
-        targets=targets(results),
+        results=session.results,
+        ceilings=[m for by_level in session.ceilings.values() for m in by_level.values()],
+        targets=targets(session.results),
+        variants=variant_ratios(session.results),
         bulk_load_seconds=bulk_seconds,
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="The orders API benchmark (issue 7).")
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every run of the service under load takes (here and in bench.growth)."""
     parser.add_argument(
-        "--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", "10"))
+        "--seconds",
+        type=float,
+        default=float(os.environ.get("BENCH_SECONDS", "10")),
+        help="each measurement's duration (BENCH_SECONDS; a second or two for a smoke run)",
     )
-    parser.add_argument("--connections", type=int, nargs="+", default=[16, 64])
-    parser.add_argument("--scenarios", nargs="+", choices=list(PLAN), default=list(PLAN))
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
@@ -160,10 +203,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--warmup-seconds", type=float, default=2.0)
     parser.add_argument("--output", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    generator: Literal["wrk", "python"] = args.generator
-    if args.generator == "auto":
-        generator = default_generator()
+
+
+def chosen_generator(args: argparse.Namespace) -> Literal["wrk", "python"]:
+    """The load generator asked for ("auto": wrk when installed), said out loud."""
+    generator: Literal["wrk", "python"] = (
+        default_generator() if args.generator == "auto" else args.generator
+    )
     if generator == "wrk":
         print("load generator: wrk -t1 with bench/scenario.lua (one thread: 2 cores are shared)")
     else:
@@ -171,19 +217,35 @@ def main(argv: list[str] | None = None) -> None:
             "load generator: the Python asyncio fallback (wrk is not installed); it needs more "
             "CPU per request than wrk, so rates here understate the service"
         )
+    return generator
+
+
+def main(argv: list[str] | None = None, variants: Sequence[Variant] = VARIANTS) -> None:
+    parser = argparse.ArgumentParser(description="The orders API benchmark (issues 7 and 11).")
+    add_run_arguments(parser)
+    parser.add_argument("--connections", type=int, nargs="+", default=[16, 64])
+    parser.add_argument("--scenarios", nargs="+", choices=list(PLAN), default=list(PLAN))
+    known = [v.name for v in variants]
+    parser.add_argument(
+        "--variants", nargs="*", choices=known, default=known, help="default: all of them"
+    )
+    args = parser.parse_args(argv)
     report = run(
         seconds=args.seconds,
         levels=args.connections,
         names=[name for name in PLAN if name in args.scenarios],
-        generator=generator,
+        generator=chosen_generator(args),
         workers=args.workers,
         pool_size=args.pool_size,
         warmup_seconds=args.warmup_seconds,
+        variants=[v for v in variants if v.name in args.variants],
     )
-    print(render(report))
+    summary = render(report)
+    print(summary)
     write_json(report, args.output / "bench.json")
+    write_text(summary, args.output / "bench.md")
     write_chart(report, args.output / "bench.png")
-    print(f"written: {args.output / 'bench.json'}, {args.output / 'bench.png'}")
+    print(f"written: {args.output / 'bench.json'}, bench.md, bench.png")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from typing import Final
 
 import asyncpg
 
+from bench.cpu import CpuMeter
 from bench.load import Measurement, percentile
 from bench.seed import order_created_documents
 from orders.eventstore.pool import connect
@@ -102,18 +103,17 @@ def pgbench(
 
 
 def run_ceilings(
-    bin_dir: Path, url: str, levels: list[int], seconds: float
+    bin_dir: Path, url: str, levels: list[int], seconds: float, meter: CpuMeter
 ) -> tuple[dict[int, Measurement], dict[int, Measurement]]:
-    """The INSERT and SELECT ceilings at each client count (INSERTs first: they fill the
-    table the SELECTs read)."""
+    """The INSERT and SELECT ceilings at each client count, with PostgreSQL's CPU per
+    transaction (INSERTs first: they fill the table the SELECTs read)."""
     data, metadata = order_created_documents()
     documents = {"data": data.decode(), "metadata": metadata.decode()}
-    inserts = {
-        n: pgbench(bin_dir, url, "pgbench INSERT", INSERT_SCRIPT, documents, n, seconds)
-        for n in levels
-    }
+
+    def measure(name: str, script: str, variables: dict[str, str], n: int) -> Measurement:
+        return meter.measure(lambda: pgbench(bin_dir, url, name, script, variables, n, seconds))
+
+    inserts = {n: measure("pgbench INSERT", INSERT_SCRIPT, documents, n) for n in levels}
     rows = {"rows": str(asyncio.run(row_count(url)))}
-    selects = {
-        n: pgbench(bin_dir, url, "pgbench SELECT", SELECT_SCRIPT, rows, n, seconds) for n in levels
-    }
+    selects = {n: measure("pgbench SELECT", SELECT_SCRIPT, rows, n) for n in levels}
     return inserts, selects

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
 import subprocess
 import time
@@ -41,6 +42,14 @@ class Measurement(msgspec.Struct, frozen=True, kw_only=True):
     ceiling: str | None = None
     """The pgbench scenario this one is compared with, and the ratio of their rates."""
     ratio: float | None = None
+    variant: str = "baseline"
+    """The service configuration measured (bench/variants.py)."""
+    service_cpu_ms: float | None = None
+    """CPU of the service's processes per request (bench/cpu.py); None: not measured."""
+    postgres_cpu_ms: float | None = None
+    """CPU of PostgreSQL's processes per request; None: not measured (a server elsewhere)."""
+    per_postgres_core: float | None = None
+    """Requests per second one PostgreSQL core would carry at that cost: 1 / postgres_cpu."""
 
 
 class _WrkReport(msgspec.Struct):
@@ -72,6 +81,8 @@ def run_wrk(scenario: Scenario, base_url: str, connections: int, seconds: float)
         "BENCH_PATH": scenario.path,
         "BENCH_KEYS": scenario.keys,
         "BENCH_PREFIX": f"wrk-{uuid.uuid4().hex[:12]}",
+        "BENCH_SEED": str(random.getrandbits(31)),
+        "BENCH_HEADERS": "\n".join(f"{name}: {value}" for name, value in scenario.headers.items()),
     }
     if scenario.body is not None:
         env["BENCH_BODY"] = scenario.body.decode()

@@ -9,6 +9,7 @@ from typing import Final
 import msgspec
 
 from bench.load import Measurement
+from bench.variants import BASELINE
 
 TARGET_LEVEL: Final = 64
 """The connection count the targets are judged at."""
@@ -21,6 +22,17 @@ class Target(msgspec.Struct, frozen=True):
     met: bool
 
 
+class VariantRatio(msgspec.Struct, frozen=True, kw_only=True):
+    """A variant's rate beside the baseline's, same scenario and connections, same run."""
+
+    variant: str
+    scenario: str
+    connections: int
+    rate: float
+    baseline_rate: float
+    ratio: float
+
+
 class Report(msgspec.Struct, kw_only=True):
     generator: str
     seconds: float
@@ -30,6 +42,7 @@ class Report(msgspec.Struct, kw_only=True):
     results: list[Measurement]
     ceilings: list[Measurement]
     targets: list[Target]
+    variants: list[VariantRatio] = msgspec.field(default_factory=list)
     bulk_load_seconds: float | None = None
 
 
@@ -40,12 +53,39 @@ def save_json(path: Path, value: object) -> None:
     print(f"written to {path}", file=sys.stderr)
 
 
-def _find(rows: list[Measurement], scenario: str, level: int) -> Measurement | None:
-    return next((r for r in rows if r.scenario == scenario and r.connections == level), None)
+def _find(
+    rows: list[Measurement], scenario: str, level: int, variant: str = BASELINE.name
+) -> Measurement | None:
+    return next(
+        (
+            r
+            for r in rows
+            if r.scenario == scenario and r.connections == level and r.variant == variant
+        ),
+        None,
+    )
+
+
+def variant_ratios(results: list[Measurement]) -> list[VariantRatio]:
+    found: list[VariantRatio] = []
+    for row in results:
+        baseline = _find(results, row.scenario, row.connections)
+        if row.variant != BASELINE.name and baseline is not None and baseline.rate:
+            found.append(
+                VariantRatio(
+                    variant=row.variant,
+                    scenario=row.scenario,
+                    connections=row.connections,
+                    rate=row.rate,
+                    baseline_rate=baseline.rate,
+                    ratio=row.rate / baseline.rate,
+                )
+            )
+    return found
 
 
 def targets(results: list[Measurement], level: int = TARGET_LEVEL) -> list[Target]:
-    """The goals of issue 7 that this run has the measurements for."""
+    """The goals of issues 7 and 11 that this run has the measurements for (baseline only)."""
     found: list[Target] = []
     for scenario, share in (("creates", 0.20), ("replays", 0.15)):
         row = _find(results, scenario, level)
@@ -61,6 +101,21 @@ def targets(results: list[Measurement], level: int = TARGET_LEVEL) -> list[Targe
                 )
             )
         found.append(Target(f"{scenario} @{level}: p99 ms", row.p99_ms, "< 50", row.p99_ms < 50))
+    creates = _find(results, "creates", level)
+    if creates is not None:
+        for side, cpu_ms, limit in (
+            ("PostgreSQL", creates.postgres_cpu_ms, 0.10),
+            ("service", creates.service_cpu_ms, 0.30),
+        ):
+            if cpu_ms is not None:
+                found.append(
+                    Target(
+                        f"creates @{level}: {side} CPU ms per create",
+                        cpu_ms,
+                        f"<= {limit}",
+                        cpu_ms <= limit,
+                    )
+                )
     small, large = _find(results, "count @1k", level), _find(results, "count @1M", level)
     if small is not None and large is not None:
         ratio = large.rate / small.rate
@@ -72,31 +127,111 @@ def targets(results: list[Measurement], level: int = TARGET_LEVEL) -> list[Targe
     return found
 
 
-def render(report: Report) -> str:
-    def number(value: float | None, digits: int) -> str:
-        return "-" if value is None else f"{value:.{digits}f}"
+def number(value: float | None, digits: int) -> str:
+    """`value` with `digits` decimals and thousands separators; "-" for none."""
+    return "-" if value is None else f"{value:,.{digits}f}"
 
-    lines = [
-        f"{'scenario':<16} {'conns':>5} {'orders':>9} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
-        f"{'errors':>6}  {'ratio to ceiling':<24}"
-    ]
-    for r in [*report.results, *report.ceilings]:
-        ceiling = "" if r.ceiling is None else f"{number(r.ratio, 3)} x {r.ceiling}"
-        orders = "" if r.orders is None else f"{r.orders:,}"
-        lines.append(
-            f"{r.scenario:<16} {r.connections:>5} {orders:>9} {r.rate:>9.0f} {r.p50_ms:>8.2f} "
-            f"{r.p99_ms:>8.2f} {r.errors:>6}  {ceiling:<24}"
+
+def table(header: list[str], rows: list[list[str]], text_columns: int = 1) -> str:
+    """A Markdown table, its columns padded so that it reads as well in a terminal: the first
+    `text_columns` left-aligned, the numbers after them right-aligned."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    left = [i < text_columns for i in range(len(widths))]
+
+    def line(cells: list[str]) -> str:
+        padded = (
+            c.ljust(w) if is_left else c.rjust(w)
+            for c, w, is_left in zip(cells, widths, left, strict=True)
         )
-    lines.append("")
-    for t in report.targets:
-        mark = "met" if t.met else "NOT MET"
-        lines.append(f"target {t.name:<42} {t.value:>10.3f} (goal {t.goal}): {mark}")
-    return "\n".join(lines)
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "|" + "|".join(
+        ":" + "-" * (w + 1) if is_left else "-" * (w + 1) + ":"
+        for w, is_left in zip(widths, left, strict=True)
+    )
+    return "\n".join([line(header), rule + "|", *(line(row) for row in rows)])
+
+
+def render(report: Report) -> str:
+    """The whole report as Markdown: ready to paste into a note, and printed as is."""
+    measured = table(
+        [
+            "scenario",
+            "variant",
+            "conns",
+            "orders",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "errors",
+            "service CPU ms/req",
+            "PostgreSQL CPU ms/req",
+            "req/s per PostgreSQL core",
+            "ratio to ceiling",
+        ],
+        [
+            [
+                r.scenario,
+                r.variant if r.generator != "pgbench" else "",
+                str(r.connections),
+                number(r.orders, 0),
+                number(r.rate, 0),
+                number(r.p50_ms, 2),
+                number(r.p99_ms, 2),
+                str(r.errors),
+                number(r.service_cpu_ms, 3),
+                number(r.postgres_cpu_ms, 3),
+                number(r.per_postgres_core, 0),
+                "" if r.ceiling is None else f"{number(r.ratio, 3)} x {r.ceiling}",
+            ]
+            for r in [*report.results, *report.ceilings]
+        ],
+        text_columns=2,
+    )
+    sections = [
+        f"orders API benchmark: commit {report.commit or '?'}, {report.generator}, "
+        f"{report.seconds:g} s per run, {report.workers} workers x pool {report.pool_size}",
+        measured,
+    ]
+    if report.variants:
+        sections.append(
+            table(
+                ["variant", "scenario", "conns", "req/s", "baseline req/s", "ratio"],
+                [
+                    [
+                        v.variant,
+                        v.scenario,
+                        str(v.connections),
+                        number(v.rate, 0),
+                        number(v.baseline_rate, 0),
+                        number(v.ratio, 3),
+                    ]
+                    for v in report.variants
+                ],
+                text_columns=2,
+            )
+        )
+    sections.append(checklist(report.targets))
+    return "\n\n".join(sections)
+
+
+def checklist(found: list[Target]) -> str:
+    """The targets as a Markdown list, each measured, met or not."""
+    return "\n".join(
+        f"- {t.name}: {t.value:,.3f} (goal {t.goal}): {'met' if t.met else 'NOT MET'}"
+        for t in found
+    )
 
 
 def write_json(report: Report, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(msgspec.json.format(msgspec.json.encode(report)) + b"\n")
+
+
+def write_text(text: str, path: Path) -> None:
+    """A rendered report (Markdown, for a note), next to the JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n", encoding="utf-8")
 
 
 def write_chart(report: Report, path: Path) -> None:

@@ -2,7 +2,10 @@
 -- bench/scenarios.py, whose Python request source chooses keys and paths the same way).
 --   BENCH_METHOD, BENCH_PATH, BENCH_BODY      the request
 --   BENCH_PATHS                               a file of paths, one picked at random per request
---   BENCH_KEYS = none | fixed | unique | mixed, BENCH_KEY (fixed), BENCH_PREFIX (unique, mixed)
+--   BENCH_HEADERS                             extra headers, one "Name: value" per line
+--   BENCH_KEYS = none | fixed | unique | uuid | mixed, BENCH_KEY (fixed), BENCH_PREFIX (unique,
+--                                             mixed); uuid: a random UUID per request
+--   BENCH_SEED                                seeds the random choices (differs per run)
 --   BENCH_STATUS_CODES = 1                    count responses per status in a response() hook
 -- done() prints one line: BENCH_RESULT {json}.
 
@@ -21,6 +24,10 @@ end
 if keys == "fixed" then
   wrk.headers["Idempotency-Key"] = os.getenv("BENCH_KEY")
 end
+for line in (os.getenv("BENCH_HEADERS") or ""):gmatch("[^\n]+") do
+  local name, value = line:match("^([^:]+):%s*(.*)$")
+  wrk.headers[name] = value
+end
 
 local threads = {}
 
@@ -35,7 +42,7 @@ local recent = {}
 statuses = {}
 
 function init(args)
-  math.randomseed(id * 7919 + os.time())
+  math.randomseed(id * 7919 + (tonumber(os.getenv("BENCH_SEED")) or os.time()))
   if paths_file then
     paths = {}
     for line in io.lines(paths_file) do
@@ -44,7 +51,20 @@ function init(args)
   end
 end
 
+local function r16()
+  return math.random(0, 0xffff)
+end
+
+-- Version 4 layout from 16-bit pieces (each well within what math.random and %x handle).
+local function random_uuid()
+  return string.format("%04x%04x-%04x-4%03x-%04x-%04x%04x%04x",
+    r16(), r16(), r16(), math.random(0, 0xfff), math.random(0x8000, 0xbfff), r16(), r16(), r16())
+end
+
 local function next_key()
+  if keys == "uuid" then
+    return random_uuid()
+  end
   if keys == "mixed" and #recent > 0 and math.random() < repeat_share then
     return recent[math.random(#recent)]
   end
@@ -56,13 +76,14 @@ local function next_key()
 end
 
 -- Defining request() makes wrk build every request anew (slower), so only when needed.
-if keys == "unique" or keys == "mixed" or paths_file then
+local new_keys = keys == "unique" or keys == "uuid" or keys == "mixed"
+if new_keys or paths_file then
   function request()
     local headers = {}
     for name, value in pairs(wrk.headers) do
       headers[name] = value
     end
-    if keys == "unique" or keys == "mixed" then
+    if new_keys then
       headers["Idempotency-Key"] = next_key()
     end
     local path = wrk.path

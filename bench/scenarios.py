@@ -1,20 +1,22 @@
 """What each API scenario sends, described once for both load generators (wrk and Python).
 
-A scenario is a method, a path (or a file of paths to pick from at random), a body, and how the
-`Idempotency-Key` is chosen: none, one fixed key, a new key per request, or "mixed" (a share of
-requests repeat one of the last few keys, so duplicates are in flight together with originals).
+A scenario is a method, a path (or a file of paths to pick from at random), a body, extra
+headers (a variant's, e.g. credentials), and how the `Idempotency-Key` is chosen: none, one fixed
+key, a new key per request (numbered, or a random UUID), or "mixed" (a share of requests repeat
+one of the last few keys, so duplicates are in flight together with originals).
 """
 
 from __future__ import annotations
 
 import random
+import uuid
 from collections import deque
 from pathlib import Path
 from typing import Final, Literal
 
 import msgspec
 
-KeyMode = Literal["none", "fixed", "unique", "mixed"]
+KeyMode = Literal["none", "fixed", "unique", "uuid", "mixed"]
 Ceiling = Literal["insert", "select"]
 
 ORDERS: Final = "/api/v1/orders"
@@ -43,10 +45,12 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True):
     keys: KeyMode = "none"
     key: str | None = None
     """The key of "fixed"."""
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    """Sent with every request."""
 
 
-def creates() -> Scenario:
-    return Scenario(name="creates", ceiling="insert", method="POST", body=BODY, keys="unique")
+def creates(keys: KeyMode = "unique") -> Scenario:
+    return Scenario(name="creates", ceiling="insert", method="POST", body=BODY, keys=keys)
 
 
 def mixed() -> Scenario:
@@ -95,6 +99,8 @@ class Requests:
         mode = self._scenario.keys
         if mode in ("none", "fixed"):
             return self._scenario.key
+        if mode == "uuid":
+            return str(uuid.uuid4())
         if mode == "mixed" and self._recent and random.random() < REPEAT_SHARE:
             return random.choice(self._recent)
         self._counter += 1
@@ -108,6 +114,7 @@ class Requests:
         lines = [f"{self._scenario.method} {path} HTTP/1.1", f"Host: {self._host}"]
         if key is not None:
             lines.append(f"Idempotency-Key: {key}")
+        lines += [f"{name}: {value}" for name, value in self._scenario.headers.items()]
         if body:
             lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
         return ("\r\n".join(lines) + "\r\n\r\n").encode() + body

@@ -12,7 +12,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,16 +61,29 @@ class Service:
 
 
 @contextmanager
-def serve(database_url: str, *, workers: int, pool_size: int, log: Path) -> Iterator[Service]:
-    """Run the service until the block ends. Its JSON logs go to `log` (a terminal would
-    slow it down); the request log stays at the default level, as deployed."""
+def serve(
+    database_url: str,
+    *,
+    workers: int,
+    pool_size: int,
+    log: Path,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Service]:
+    """Run the service, with `env` added to its environment, until the block ends. Its JSON
+    logs go to `log` (a terminal would slow it down); the request log stays at the default
+    level, as deployed."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "ORDERS_POOL_SIZE": str(pool_size)}
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ORDERS_POOL_SIZE": str(pool_size),
+        **(env or {}),
+    }
     orders = Path(sys.executable).with_name("orders")
     command = [str(orders), "serve", "--port", str(port), "--workers", str(workers)]
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            command, env=env, stdout=sink, stderr=sink, start_new_session=True
+            command, env=environment, stdout=sink, stderr=sink, start_new_session=True
         )
     service = Service(process, f"http://127.0.0.1:{port}", log)
     try:

@@ -1,0 +1,72 @@
+"""One benchmark run against one PostgreSQL: how each scenario is measured, and the results."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+from typing import Literal
+
+import msgspec
+
+from bench import seed
+from bench.cpu import CpuMeter
+from bench.load import Measurement, run_load
+from bench.scenarios import Ceiling, Scenario
+from bench.service import Service
+from bench.variants import BASELINE
+
+
+class Session:
+    """One benchmark run's server, load generator and measurements so far."""
+
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        postmaster: int | None,
+        generator: Literal["wrk", "python"],
+        levels: list[int],
+        seconds: float,
+        warmup_seconds: float,
+    ) -> None:
+        self.database_url = database_url
+        self.postmaster = postmaster
+        self.generator: Literal["wrk", "python"] = generator
+        self.levels = levels
+        self.seconds = seconds
+        self.warmup_seconds = warmup_seconds
+        self.results: list[Measurement] = []
+        self.ceilings: dict[Ceiling, dict[int, Measurement]] = {}
+
+    def measure(
+        self, service: Service, scenario: Scenario, variant: str = BASELINE.name
+    ) -> list[Measurement]:
+        """Run `scenario` at each connection count (after a warm-up), with the CPU each side
+        spent and the ratio to the pgbench ceiling when one was measured."""
+        measured_now: list[Measurement] = []
+        meter = CpuMeter(service=service.pid, postgres=self.postmaster)
+        if self.warmup_seconds > 0:
+            run_load(
+                self.generator, scenario, service.base_url, self.levels[0], self.warmup_seconds
+            )
+        for level in self.levels:
+            orders = asyncio.run(seed.order_count(self.database_url))
+            load = partial(
+                run_load, self.generator, scenario, service.base_url, level, self.seconds
+            )
+            measured = meter.measure(load)
+            ceiling = self.ceilings.get(scenario.ceiling, {}).get(level)
+            if ceiling is not None:
+                measured = msgspec.structs.replace(
+                    measured,
+                    ceiling=ceiling.scenario,
+                    ratio=measured.rate / ceiling.rate if ceiling.rate else None,
+                )
+            measured_now.append(msgspec.structs.replace(measured, orders=orders, variant=variant))
+            print(
+                f"  {scenario.name} ({variant}) @{level}: {measured.rate:.0f}/s, "
+                f"p99 {measured.p99_ms:.1f} ms, {measured.errors} errors",
+                flush=True,
+            )
+        self.results += measured_now
+        return measured_now

@@ -1,0 +1,56 @@
+"""Service configurations the API benchmark measures beside the default one.
+
+Each variant runs the create and replay scenarios against its own `orders serve`, started with
+the variant's extra environment, with its extra headers on every request; the report gives its
+rates as ratios to the baseline's. To add one, append a `Variant` to VARIANTS, e.g.
+
+    Variant("big-pool", env={"ORDERS_POOL_SIZE": "16"}, headers={"X-Client": "bench"})
+    Variant("tracing", side=traced)
+
+    @contextmanager
+    def traced() -> Iterator[Extra]:
+        with some_sink() as sink:
+            yield Extra(env={"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint}, headers={})
+
+`side` is for what the variant needs beside the service (a sink it sends to, keys it signs
+with): entered before the service starts, left after it stops; it yields the environment and
+headers known only once it runs (a port, a token), added to `env` and `headers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import Final, NamedTuple
+
+
+class Extra(NamedTuple):
+    env: Mapping[str, str]
+    """Added to the environment of `orders serve`."""
+    headers: Mapping[str, str]
+    """Added to every request the load generator sends."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    side: Callable[[], AbstractContextManager[Extra]] | None = None
+
+    @contextmanager
+    def started(self) -> Iterator[Extra]:
+        """This variant's whole environment and headers, with its side service running."""
+        if self.side is None:
+            yield Extra(self.env, self.headers)
+            return
+        with self.side() as extra:
+            yield Extra({**self.env, **extra.env}, {**self.headers, **extra.headers})
+
+
+BASELINE: Final = Variant("baseline")
+"""The default configuration: what every scenario runs against."""
+
+VARIANTS: Final[list[Variant]] = []
+"""Measured after the baseline, in this order (`bench.api --variants` picks some)."""

@@ -1,0 +1,67 @@
+"""Both load generators send what a scenario asks for: a variant's extra headers on every
+request, and with "uuid" keys a new random UUID as each request's Idempotency-Key."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Literal
+
+import msgspec
+import pytest
+
+from bench.load import run_load, wrk_available
+from bench.scenarios import creates
+
+HEADERS = {"Authorization": "Bearer token-of-a-variant", "X-Bench-Variant": "smoke"}
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as both generators expect
+    seen: list[dict[str, str]]
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append(dict(self.headers.items()))
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    seen: list[dict[str, str]] = []
+    handler = type("Recorder", (_Recorder,), {"seen": seen})
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
+        httpd.shutdown()
+        thread.join()
+
+
+@pytest.mark.parametrize(
+    "generator",
+    [
+        "python",
+        pytest.param("wrk", marks=pytest.mark.skipif(not wrk_available(), reason="no wrk")),
+    ],
+)
+def test_every_request_carries_the_variant_headers_and_a_new_random_uuid_key(
+    server: tuple[str, list[dict[str, str]]], generator: Literal["wrk", "python"]
+) -> None:
+    base_url, seen = server
+    scenario = msgspec.structs.replace(creates(keys="uuid"), headers=HEADERS)
+    measured = run_load(generator, scenario, base_url, 2, 1)
+
+    assert measured.requests > 0 and measured.errors == 0
+    assert len(seen) >= measured.requests
+    assert all({name: request.get(name) for name in HEADERS} == HEADERS for request in seen)
+    keys = [request["Idempotency-Key"] for request in seen]
+    assert all(uuid.UUID(key).version == 4 for key in keys)
+    assert len(set(keys)) == len(keys)
