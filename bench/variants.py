@@ -24,6 +24,9 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
 
+from bench.otlp_sink import otlp_sink
+from tests.auth import tokens
+
 
 class Extra(NamedTuple):
     env: Mapping[str, str]
@@ -52,5 +55,28 @@ class Variant:
 BASELINE: Final = Variant("baseline")
 """The default configuration: what every scenario runs against."""
 
-VARIANTS: Final[list[Variant]] = []
+@contextmanager
+def _authenticated() -> Iterator[Extra]:
+    """`ORDERS_AUTH=jwt` trusting the test-only key, and a bearer token signed by it: one
+    client reusing its token, as clients do (the service verifies it once, then remembers)."""
+    env = {
+        "ORDERS_AUTH": "jwt",
+        "ORDERS_JWT_PUBLIC_KEY": str(tokens.HERE / "test-only-rsa-public.pem"),
+        "ORDERS_JWT_ISSUER": tokens.ISSUER,
+        "ORDERS_JWT_AUDIENCE": tokens.AUDIENCE,
+    }
+    yield Extra(env, {"Authorization": f"Bearer {tokens.token('bench-client')}"})
+
+
+@contextmanager
+def _traced() -> Iterator[Extra]:
+    """Tracing on, every span exported over OTLP/HTTP to a local sink."""
+    with otlp_sink() as sink:
+        yield Extra({"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint}, {})
+
+
+VARIANTS: Final[list[Variant]] = [
+    Variant("jwt", side=_authenticated),
+    Variant("tracing", side=_traced),
+]
 """Measured after the baseline, in this order (`bench.api --variants` picks some)."""
