@@ -7,7 +7,7 @@ OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG), OTEL_EXPORTER_OTLP_(TRACES_
 _TIMEOUT and _COMPRESSION, OTEL_BSP_* and OTEL_PROPAGATORS.
 
 Off, nothing is built: `Tracing.tracer` is None and the composition root installs no
-middleware and no traced connections, so a request costs exactly what it did without tracing.
+middleware and no statement logger, so a request costs exactly what it did without tracing.
 """
 
 from __future__ import annotations

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 import asyncpg
 from opentelemetry.trace import Tracer
 
 from orders.eventstore.fair_pool import FairPool
-from orders.eventstore.statement_spans import traced_connection_class
+from orders.eventstore.statement_spans import StatementSpans
+
+_Init = Callable[[asyncpg.Connection], Coroutine[Any, Any, None]]
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -19,6 +24,23 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         decoder=lambda value: value[1:],
         format="binary",
     )
+
+
+def _pool_init(dsn: str, tracer: Tracer | None) -> _Init:
+    """How the pool prepares each connection it opens: the store's codecs and, with a `tracer`,
+    the query logger that makes a traced request's statements its spans. Without one, no
+    logger at all: asyncpg then skips timing and reporting each statement."""
+    if tracer is None:
+        return _init_connection
+    statement_spans = StatementSpans(tracer, dsn)
+
+    async def init_traced(conn: asyncpg.Connection) -> None:
+        # After the codecs: a connection the pool replaces opens inside some request, and
+        # the codecs' type lookups are not that request's statements.
+        await _init_connection(conn)
+        conn.add_query_logger(statement_spans)
+
+    return init_traced
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -40,20 +62,17 @@ async def create_pool(
     """A fair pool of `size` connections (see FairPool) where waiting for a connection and each
     statement give up after `timeout_seconds`, and waits on another transaction's row after
     `lock_timeout_ms`. With a `tracer`, a traced request's statements become its spans."""
-    connection_class: type[asyncpg.Connection] = asyncpg.Connection
-    if tracer is not None:
-        connection_class = traced_connection_class(tracer, dsn)
     pool = await FairPool(
         dsn,
         acquire_timeout=timeout_seconds,
-        connection_class=connection_class,
+        connection_class=asyncpg.Connection,
         record_class=asyncpg.Record,
         max_queries=50_000,
         max_inactive_connection_lifetime=300.0,
         loop=None,
         min_size=size,
         max_size=size,
-        init=_init_connection,
+        init=_pool_init(dsn, tracer),
         reset=_keep_session,
         command_timeout=timeout_seconds,
         timeout=timeout_seconds,

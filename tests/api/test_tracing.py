@@ -27,6 +27,7 @@ from orders.settings import Settings
 from orders.tracing import Tracing
 from tests.api.conftest import running
 from tests.api.helpers import ORDERS, new_key, order_body, post_order
+from tests.support.spans import is_within
 
 SETTINGS = Settings(pool_size=2)
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -111,6 +112,7 @@ async def test_a_create_is_a_server_span_with_its_statement_as_a_child(
     [statement] = children(spans, server)
     assert statement.kind == SpanKind.CLIENT
     assert statement.context.trace_id == server.context.trace_id
+    assert is_within(statement, server)
     assert statement.name.startswith("INSERT events")
     assert statement.attributes is not None
     assert statement.attributes["db.system.name"] == "postgresql"

@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
 from orders.eventstore.pool import create_pool
+from tests.support.spans import is_within
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +44,16 @@ def spans(exporter: InMemorySpanExporter) -> InMemorySpanExporter:
 async def test_a_statement_in_a_traced_request_is_its_child_span(
     traced_pool: asyncpg.Pool, tracer: Tracer, spans: InMemorySpanExporter
 ) -> None:
-    with tracer.start_as_current_span("request") as request:
+    with tracer.start_as_current_span("request"):
         assert await traced_pool.fetchval("SELECT count(*) FROM events WHERE version = $1", 1) >= 0
 
-    statement, _ = spans.get_finished_spans()
+    statement, request = spans.get_finished_spans()
     assert statement.name == "SELECT events"
     assert statement.kind == SpanKind.CLIENT
     assert statement.parent is not None
-    assert statement.parent.span_id == request.get_span_context().span_id
+    assert statement.parent.span_id == request.context.span_id
     assert statement.status.status_code == StatusCode.UNSET
+    assert is_within(statement, request)
 
 
 async def test_a_failed_statement_says_why_in_its_span(
@@ -63,7 +65,8 @@ async def test_a_failed_statement_says_why_in_its_span(
     ):
         await traced_pool.fetchval("SELECT 1 / $1::integer", 0)
 
-    statement, _ = spans.get_finished_spans()
+    statement, request = spans.get_finished_spans()
+    assert is_within(statement, request)
     assert statement.status.status_code == StatusCode.ERROR
     assert statement.attributes is not None
     assert statement.attributes["db.response.status_code"] == "22012"
