@@ -22,6 +22,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from orders.api.access_log import AccessLog
 from orders.create_order import Outcome
 from orders.domain.events import OrderCreated
+from orders.eventstore import Batch
 
 REQUESTS = Counter(
     "orders_http_requests_total",
@@ -52,6 +53,17 @@ REPLAYS = Counter("orders_replays_total", "Requests answered with an outcome alr
 KEY_REUSE_CONFLICTS = Counter(
     "orders_key_reuse_conflicts_total", "Requests whose key belonged to another payload"
 )
+
+
+GROUP_COMMIT_BATCHES = Histogram(
+    "orders_group_commit_batch_size",
+    "Creates per append statement (group commit): 1 at low load, growing with the load",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+
+
+def count_batch(batch: Batch) -> None:
+    GROUP_COMMIT_BATCHES.observe(batch.size)
 
 
 def count_outcome(outcome: Outcome) -> None:
