@@ -14,7 +14,7 @@ from orders.domain.decide import decide
 from orders.domain.events import OrderEvent, decode_event, encode_event, event_type
 from orders.domain.fingerprint import fingerprint
 from orders.domain.streams import order_stream_id
-from orders.eventstore import EventStore, NewEvent
+from orders.eventstore import Batch, EventStore, GroupCommit, NewEvent
 
 
 class Outcome(msgspec.Struct, frozen=True):
@@ -74,6 +74,9 @@ class OrderCreator:
     (stream, version) picks one winner among concurrent requests, on any replica. Every other
     request gets the winner's event back from the same statement and answers with the same
     outcome. Another caller's same key is another stream: it never sees this outcome.
+
+    Concurrent creates share statements and commits (`GroupCommit`; `on_batch` sees each
+    statement's size); a retry answered from `RecordedOutcomes` never reaches the database.
     """
 
     def __init__(
@@ -84,10 +87,10 @@ class OrderCreator:
         clock: Callable[[], datetime] = _utc_now,
         new_order_id: Callable[[], uuid.UUID] = uuid.uuid4,
         remembered: int = 10_000,
+        on_batch: Callable[[Batch], None] | None = None,
     ) -> None:
-        self._store = store
+        self._starts = GroupCommit(store, then=inline_projection, on_batch=on_batch)
         self._recorded = RecordedOutcomes(remembered)
-        self._inline_projection = inline_projection
         self._clock = clock
         self._new_order_id = new_order_id
 
@@ -103,7 +106,7 @@ class OrderCreator:
         event = decide(command, order_id=self._new_order_id(), now=self._clock())
         metadata = EventMetadata(request_id, event.fingerprint, causation_id=request_id)
         new_event = NewEvent(event_type(event), encode_event(event), msgspec.json.encode(metadata))
-        start = await self._store.start_stream(stream_id, new_event, then=self._inline_projection)
+        start = await self._starts.start_stream(stream_id, new_event)
         recorded = event if start.started else decode_event(start.first.data)
         self._recorded.remember(stream_id, recorded)
         if start.started:

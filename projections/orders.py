@@ -32,6 +32,11 @@ LIVE: Final = Tables("orders", "order_counts", "owner_order_counts")
 COUNT_SLOTS: Final = 64
 OWNER_COUNT_SLOTS: Final = 8
 
+# Lock order: a statement that appends many events (group commit) counts several owners at
+# once; it locks their count rows in owner order (ORDER BY owner), so two such statements
+# sharing owners and a slot never wait on each other in a cycle. Each statement's events are
+# all written before any count row is locked, as the counts aggregate over all of them.
+#
 # Events recorded before orders had owners carry none: they are the anonymous caller's ('').
 # order_counts counts every order (`named`: those of named callers); owner_order_counts counts
 # each named caller's. See migration 0005.
@@ -55,7 +60,7 @@ projected_orders AS (
 ), counted_owner_orders AS (
     INSERT INTO {t.owner_counts} AS c (owner, slot, n)
     SELECT owner, pg_backend_pid() % {owner_slots}, count(*)
-    FROM projected_orders WHERE owner <> '' GROUP BY owner
+    FROM projected_orders WHERE owner <> '' GROUP BY owner ORDER BY owner
     ON CONFLICT (owner, slot) DO UPDATE SET n = c.n + excluded.n
 )"""
 

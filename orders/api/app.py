@@ -18,7 +18,7 @@ from orders.api.authentication import Authenticator, authenticator_for
 from orders.api.errors import EXCEPTION_HANDLERS
 from orders.api.health import HealthController
 from orders.api.limits import HeaderLimitMiddleware
-from orders.api.observability import POOL_USE, ObservabilityMiddleware, metrics
+from orders.api.observability import POOL_USE, ObservabilityMiddleware, count_batch, metrics
 from orders.api.openapi import StructSchemaPlugin
 from orders.api.orders import OrdersController
 from orders.api.request_spans import RequestSpanMiddleware
@@ -76,6 +76,7 @@ def create_app(settings: Settings, database_url: str, tracing: Tracing | None = 
             EventStore(pool, notifier),
             inline_projection=inline,
             remembered=settings.replay_cache_size,
+            on_batch=count_batch,
         )
         read_your_writes = None
         if not inline_mode:

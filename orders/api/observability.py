@@ -26,6 +26,7 @@ from orders.api.access_log import AccessLog
 from orders.api.request_spans import UNTRACED
 from orders.create_order import Outcome
 from orders.domain.events import OrderCreated
+from orders.eventstore import Batch
 
 REQUESTS = Counter(
     "orders_http_requests_total",
@@ -99,6 +100,17 @@ class PoolUse:
 
 POOL_USE = PoolUse()
 REGISTRY.register(POOL_USE)
+
+
+GROUP_COMMIT_BATCHES = Histogram(
+    "orders_group_commit_batch_size",
+    "Creates per append statement (group commit): 1 at low load, growing with the load",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+
+
+def count_batch(batch: Batch) -> None:
+    GROUP_COMMIT_BATCHES.observe(batch.size)
 
 
 def count_outcome(outcome: Outcome) -> None:

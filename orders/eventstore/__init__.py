@@ -8,6 +8,7 @@ from orders.eventstore.errors import (
     StreamAlreadyExists,
     WrongExpectedVersion,
 )
+from orders.eventstore.group_commit import Batch, GroupCommit
 from orders.eventstore.store import (
     ANY,
     NO_STREAM,
@@ -25,9 +26,11 @@ __all__ = [
     "NO_STREAM",
     "START",
     "AppendBlocked",
+    "Batch",
     "EventStore",
     "EventStoreError",
     "ExpectedVersion",
+    "GroupCommit",
     "MigrationError",
     "NewEvent",
     "Position",

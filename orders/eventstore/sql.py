@@ -53,6 +53,44 @@ FROM events
 WHERE stream_id = $1 AND version = 1 AND NOT EXISTS (SELECT FROM new_events)
 """
 
+# START_STREAM for many streams in one round trip and one commit (group commit). Two more
+# rules hold here:
+# - Lock order: stream ids arrive distinct (the store dedupes them) and sorted, and rows are
+#   inserted in that order (WITH ORDINALITY), so every statement waits on other transactions'
+#   rows in ascending stream id order and two batches sharing streams never wait on each other
+#   in a cycle. The projection in `{then}` locks its counter rows only after every event row
+#   (its counts aggregate over all of them), in an order of its own.
+# - The second branch reads the streams not inserted here on the statement's snapshot. It
+#   finds nothing for a stream whose winner committed after that snapshot was taken (while
+#   this statement waited for it); the caller reads those again in a new statement
+#   (READ_FIRST_EVENTS). The anti-join runs first, so a batch of new streams probes no index.
+START_STREAMS = """
+WITH new_events AS (
+    INSERT INTO events (stream_id, version, event_type, data, metadata)
+    SELECT s.stream_id, 1, s.event_type, s.data, s.metadata
+    FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[])
+             WITH ORDINALITY AS s(stream_id, event_type, data, metadata, ord)
+    ORDER BY s.ord
+    ON CONFLICT ON CONSTRAINT events_stream_version_key DO NOTHING
+    RETURNING position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
+){then}
+SELECT true AS started,
+       position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
+FROM new_events
+UNION ALL
+SELECT false, e.position, e.stream_id, e.version, e.event_type, e.data, e.metadata, e.tx_id,
+       e.recorded_at
+FROM unnest($1::text[]) AS s(stream_id)
+JOIN events e ON e.stream_id = s.stream_id AND e.version = 1
+WHERE NOT EXISTS (SELECT FROM new_events n WHERE n.stream_id = s.stream_id)
+"""
+
+# The first events of the streams `$1`, in a statement of their own (so on a new snapshot).
+READ_FIRST_EVENTS = """
+SELECT position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
+FROM events WHERE stream_id = ANY($1::text[]) AND version = 1
+"""
+
 READ_STREAM = """
 SELECT position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
 FROM events WHERE stream_id = $1 ORDER BY version

@@ -80,6 +80,7 @@ class EventStore:
         self._notifier = notifier
         self._append_sql: dict[str, str] = {}
         self._start_sql: dict[str, str] = {}
+        self._starts_sql: dict[str, str] = {}
 
     async def append(
         self,
@@ -153,6 +154,55 @@ class EventStore:
         if not recorded:
             raise StoreUnavailable(f"stream {stream_id!r} conflicted but cannot be read")
         return StreamStart(recorded[0], started=False)
+
+    async def start_streams(
+        self, starts: Sequence[tuple[str, NewEvent]], *, then: str = ""
+    ) -> list[StreamStart]:
+        """`start_stream` for many streams in one statement and one commit (group commit): a
+        StreamStart for each of `starts`, in order.
+
+        A stream named more than once is started once, with its first event; the later ones
+        get that event back with `started` false, exactly as if they had come after it. All or
+        nothing: if any stream waits past `lock_timeout` on a concurrent first append, nothing
+        is appended and this raises AppendBlocked; StoreUnavailable as for `append`.
+        """
+        if not starts:
+            return []
+        firsts: dict[str, NewEvent] = {}
+        for stream_id, event in starts:
+            firsts.setdefault(stream_id, event)
+        # Sorted: the statement takes its row locks in this order (see sql.START_STREAMS).
+        stream_ids = sorted(firsts)
+        events = [firsts[stream_id] for stream_id in stream_ids]
+        statement = self._starts_sql.get(then)
+        if statement is None:
+            statement = self._starts_sql[then] = sql.START_STREAMS.format(then=then)
+        with driver_errors(stream_ids[0] if len(stream_ids) == 1 else None):
+            rows = await self._pool.fetch(
+                statement,
+                stream_ids,
+                [e.type for e in events],
+                [e.data for e in events],
+                [e.metadata for e in events],
+            )
+        found = {row["stream_id"]: StreamStart(_recorded(row), row["started"]) for row in rows}
+        if len(found) < len(stream_ids):
+            # Winners that committed after the statement's snapshot: a new statement sees them.
+            late = [stream_id for stream_id in stream_ids if stream_id not in found]
+            with driver_errors(None):
+                rows = await self._pool.fetch(sql.READ_FIRST_EVENTS, late)
+            found.update((row["stream_id"], StreamStart(_recorded(row), False)) for row in rows)
+            if len(found) < len(stream_ids):
+                raise StoreUnavailable(f"{len(late)} streams conflicted but cannot be read")
+        if self._notifier is not None and any(start.started for start in found.values()):
+            self._notifier.poke()
+        answered: set[str] = set()
+        answers = []
+        for stream_id, _ in starts:
+            start = found[stream_id]
+            answers.append(start if stream_id not in answered else start._replace(started=False))
+            answered.add(stream_id)
+        return answers
 
     async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
         """Every event of `stream_id` in version order; empty if the stream does not exist."""
