@@ -55,6 +55,7 @@ class Variant:
 BASELINE: Final = Variant("baseline")
 """The default configuration: what every scenario runs against."""
 
+
 @contextmanager
 def _authenticated() -> Iterator[Extra]:
     """`ORDERS_AUTH=jwt` trusting the test-only key, and a bearer token signed by it: one
