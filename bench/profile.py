@@ -55,7 +55,7 @@ def record(pid: int, output: Path, seconds: float) -> subprocess.Popen[bytes]:
 async def explain(url: str, replay_key: str) -> str:
     """EXPLAIN (ANALYZE, BUFFERS) of the create-or-get statement with the inline projection,
     for a new key (rolled back) and for an existing one."""
-    statement = store_sql.START_STREAM.format(then=projections.orders.INLINE)
+    statement = store_sql.START_STREAMS.format(then=projections.orders.INLINE)
     data, metadata = seed.order_created_documents()
     conn = await connect(url, application_name="bench-explain")
     plans: list[str] = []
@@ -64,7 +64,11 @@ async def explain(url: str, replay_key: str) -> str:
             transaction = conn.transaction()
             await transaction.start()
             rows = await conn.fetch(
-                f"EXPLAIN (ANALYZE, BUFFERS) {statement}", key, "OrderCreated", data, metadata
+                f"EXPLAIN (ANALYZE, BUFFERS) {statement}",
+                [key],
+                ["OrderCreated"],
+                [data],
+                [metadata],
             )
             await transaction.rollback()
             plans.append(f"-- {label}\n" + "\n".join(row[0] for row in rows))

@@ -24,6 +24,10 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         decoder=lambda value: value[1:],
         format="binary",
     )
+    # The append statement takes jsonb[] parameters, whose codec asyncpg looks up (a catalog
+    # query) the first time a statement on the connection uses them: here, once, rather than
+    # inside the first request each connection serves.
+    await conn.prepare("SELECT $1::jsonb[]")
 
 
 def _pool_init(dsn: str, tracer: Tracer | None) -> _Init:

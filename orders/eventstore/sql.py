@@ -31,30 +31,11 @@ SELECT position, stream_id, version, event_type, data, metadata, tx_id, recorded
 FROM new_events ORDER BY position
 """
 
-# A new stream's first event, or the first event already there: one round trip for a new
-# request and for an ordinary retry alike. ON CONFLICT DO NOTHING waits for a concurrent
-# uncommitted insert of the same stream (bounded by lock_timeout) and then inserts nothing, so
-# no error is raised, logged or rolled back. The second branch reads the existing first event
-# on this statement's snapshot; it finds nothing only when the winner committed after that
-# snapshot was taken, and the caller then reads again in a new statement.
-START_STREAM = """
-WITH new_events AS (
-    INSERT INTO events (stream_id, version, event_type, data, metadata)
-    VALUES ($1, 1, $2, $3, $4)
-    ON CONFLICT ON CONSTRAINT events_stream_version_key DO NOTHING
-    RETURNING position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
-){then}
-SELECT true AS started,
-       position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
-FROM new_events
-UNION ALL
-SELECT false, position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
-FROM events
-WHERE stream_id = $1 AND version = 1 AND NOT EXISTS (SELECT FROM new_events)
-"""
-
-# START_STREAM for many streams in one round trip and one commit (group commit). Two more
-# rules hold here:
+# The first event of each of many new streams, or the first event already there: one round trip
+# and one commit for a lone request, for an ordinary retry and for a batch of concurrent creates
+# (group commit) alike. ON CONFLICT DO NOTHING waits for a concurrent uncommitted insert of the
+# same stream (bounded by lock_timeout) and then inserts nothing, so no error is raised, logged
+# or rolled back. Two more rules:
 # - Lock order: stream ids arrive distinct (the store dedupes them) and sorted, and rows are
 #   inserted in that order (WITH ORDINALITY), so every statement waits on other transactions'
 #   rows in ascending stream id order and two batches sharing streams never wait on each other

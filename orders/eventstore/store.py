@@ -79,7 +79,6 @@ class EventStore:
         self._pool = pool
         self._notifier = notifier
         self._append_sql: dict[str, str] = {}
-        self._start_sql: dict[str, str] = {}
         self._starts_sql: dict[str, str] = {}
 
     async def append(
@@ -138,22 +137,8 @@ class EventStore:
         concurrent first append of the same stream is waited for; past `lock_timeout` this
         raises AppendBlocked. StoreUnavailable as for `append`.
         """
-        statement = self._start_sql.get(then)
-        if statement is None:
-            statement = self._start_sql[then] = sql.START_STREAM.format(then=then)
-        with driver_errors(stream_id):
-            row = await self._pool.fetchrow(
-                statement, stream_id, event.type, event.data, event.metadata
-            )
-        if row is not None:
-            if row["started"] and self._notifier is not None:
-                self._notifier.poke()
-            return StreamStart(_recorded(row), started=row["started"])
-        # The winner committed after our statement's snapshot: a new statement sees it.
-        recorded = await self.read_stream(stream_id)
-        if not recorded:
-            raise StoreUnavailable(f"stream {stream_id!r} conflicted but cannot be read")
-        return StreamStart(recorded[0], started=False)
+        [start] = await self.start_streams([(stream_id, event)], then=then)
+        return start
 
     async def start_streams(
         self, starts: Sequence[tuple[str, NewEvent]], *, then: str = ""

@@ -18,12 +18,12 @@ from orders.eventstore.statement_spans import MAX_SUMMARY, connection_attributes
         (readmodel.COUNT_ORDERS_OF_ANYONE, "SELECT order_counts"),
         (sql.READ_ALL, "SELECT events"),
         (
-            sql.START_STREAM.format(then=""),
-            "INSERT events SELECT new_events SELECT events SELECT new_events",
+            sql.START_STREAMS.format(then=""),
+            "INSERT events SELECT SELECT new_events SELECT events SELECT new_events",
         ),
         (
-            sql.START_STREAM.format(then=projections.orders.INLINE),
-            "INSERT events INSERT orders SELECT new_events INSERT order_counts "
+            sql.START_STREAMS.format(then=projections.orders.INLINE),
+            "INSERT events SELECT INSERT orders SELECT new_events INSERT order_counts "
             "SELECT projected_orders UPDATE INSERT owner_order_counts SELECT projected_orders "
             "UPDATE SELECT new_events SELECT events SELECT new_events",
         ),
