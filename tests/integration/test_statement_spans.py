@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -80,3 +81,16 @@ async def test_a_statement_outside_a_traced_request_makes_no_span(
     assert await traced_pool.fetchval("SELECT $1::integer", 7) == 7
 
     assert spans.get_finished_spans() == ()
+
+
+async def test_a_statement_span_lies_within_the_await_of_its_statement(
+    traced_pool: asyncpg.Pool, tracer: Tracer, spans: InMemorySpanExporter
+) -> None:
+    with tracer.start_as_current_span("request"):
+        before = time.time_ns()
+        await traced_pool.fetchval("SELECT pg_sleep(0.01)")
+        after = time.time_ns()
+
+    statement, _ = spans.get_finished_spans()
+    assert statement.start_time is not None and statement.end_time is not None
+    assert before <= statement.start_time < statement.end_time <= after
