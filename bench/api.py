@@ -27,7 +27,7 @@ from typing import Final, Literal
 import msgspec
 
 from bench import ceilings, scenarios, seed
-from bench.cpu import CpuMeter, postmaster_pid
+from bench.cpu import CpuMeter
 from bench.load import default_generator
 from bench.report import (
     Report,
@@ -40,9 +40,8 @@ from bench.report import (
 )
 from bench.scenarios import Scenario
 from bench.service import Service, postgres, serve
-from bench.session import Session
+from bench.session import Session, migrated_session
 from bench.variants import BASELINE, VARIANTS, Extra, Variant
-from orders.database import migrate_database
 
 RESULTS: Final = Path(__file__).parent / "results"
 SEEDED_ORDERS: Final = 1000
@@ -136,16 +135,14 @@ def run(
         postgres(os.environ.get("DATABASE_URL")) as (database_url, bin_dir),
         tempfile.TemporaryDirectory(prefix="bench-api-") as scratch,
     ):
-        asyncio.run(migrate_database(database_url))
-        asyncio.run(ceilings.prepare(database_url))
-        session = Session(
-            database_url=database_url,
-            postmaster=asyncio.run(postmaster_pid(database_url)),
+        session = migrated_session(
+            database_url,
             generator=generator,
             levels=levels,
             seconds=seconds,
             warmup_seconds=warmup_seconds,
         )
+        asyncio.run(ceilings.prepare(database_url))
 
         def service(variant: str, env: Mapping[str, str]) -> AbstractContextManager[Service]:
             log = Path(scratch) / f"serve-{variant}.log"

@@ -23,12 +23,10 @@ import msgspec
 
 from bench import scenarios, seed
 from bench.api import add_run_arguments, chosen_generator
-from bench.cpu import postmaster_pid
 from bench.load import Measurement
 from bench.report import Target, checklist, number, save_json, table, write_text
 from bench.service import postgres, serve
-from bench.session import Session
-from orders.database import migrate_database
+from bench.session import migrated_session
 
 EVENTS: Final = 5_000_000
 SHARE: Final = 0.8
@@ -74,10 +72,8 @@ def run(
         postgres(os.environ.get("DATABASE_URL")) as (database_url, _),
         tempfile.TemporaryDirectory(prefix="bench-growth-") as scratch,
     ):
-        asyncio.run(migrate_database(database_url))
-        session = Session(
-            database_url=database_url,
-            postmaster=asyncio.run(postmaster_pid(database_url)),
+        session = migrated_session(
+            database_url,
             generator=generator,
             levels=levels,
             seconds=seconds,

@@ -9,11 +9,12 @@ from typing import Literal
 import msgspec
 
 from bench import seed
-from bench.cpu import CpuMeter
+from bench.cpu import CpuMeter, postmaster_pid
 from bench.load import Measurement, run_load
 from bench.scenarios import Ceiling, Scenario
 from bench.service import Service
 from bench.variants import BASELINE
+from orders.database import migrate_database
 
 
 class Session:
@@ -70,3 +71,24 @@ class Session:
             )
         self.results += measured_now
         return measured_now
+
+
+def migrated_session(
+    database_url: str,
+    *,
+    generator: Literal["wrk", "python"],
+    levels: list[int],
+    seconds: float,
+    warmup_seconds: float,
+) -> Session:
+    """A session on `database_url`, migrated, with the server's postmaster found for the CPU
+    readings (None for a server on another machine)."""
+    asyncio.run(migrate_database(database_url))
+    return Session(
+        database_url=database_url,
+        postmaster=asyncio.run(postmaster_pid(database_url)),
+        generator=generator,
+        levels=levels,
+        seconds=seconds,
+        warmup_seconds=warmup_seconds,
+    )
