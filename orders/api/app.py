@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-from litestar import Litestar, Request, Router
+from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -14,7 +13,7 @@ from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 
 import projections.orders
 from orders.api.access_log import AccessLog
-from orders.api.authentication import Authenticator, authenticator_for
+from orders.api.authentication import authenticator_for
 from orders.api.errors import EXCEPTION_HANDLERS
 from orders.api.health import HealthController
 from orders.api.limits import HeaderLimitMiddleware
@@ -23,8 +22,8 @@ from orders.api.openapi import StructSchemaPlugin
 from orders.api.orders import OrdersController
 from orders.api.request_spans import RequestSpanMiddleware
 from orders.api.security import security_schemes
+from orders.api.services import Services, identify_caller
 from orders.create_order import OrderCreator
-from orders.domain.callers import Caller
 from orders.eventstore import EventStore
 from orders.eventstore.notify import AppendNotifier
 from orders.eventstore.pool import create_pool
@@ -34,14 +33,6 @@ from orders.tracing import Tracing, current_trace_id
 from projections.consistency import ReadYourWrites
 
 
-class Services:
-    """What the routes use, built when the app starts and closed when it stops."""
-
-    authenticate: Authenticator
-    creator: OrderCreator
-    read_model: ReadModel
-
-
 def create_app(settings: Settings, database_url: str, tracing: Tracing | None = None) -> Litestar:
     """The HTTP application over the database at `database_url` (already migrated), traced as
     the OTEL_* environment says unless `tracing` is given."""
@@ -49,9 +40,6 @@ def create_app(settings: Settings, database_url: str, tracing: Tracing | None = 
     tracing = tracing or Tracing.from_environment()
     tracer = tracing.tracer
     access_log = AccessLog(None if tracer is None else current_trace_id)
-
-    async def caller(request: Request[Any, Any, Any]) -> Caller:
-        return await services.authenticate(request)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -106,9 +94,11 @@ def create_app(settings: Settings, database_url: str, tracing: Tracing | None = 
         route_handlers=[orders_routes, HealthController, metrics],
         lifespan=[lifespan],
         dependencies={
-            "caller": Provide(caller),
-            "creator": Provide(lambda: services.creator, sync_to_thread=False),
-            "read_model": Provide(lambda: services.read_model, sync_to_thread=False),
+            # A chain, not siblings: Litestar resolves dependencies of one level together in
+            # a task group (tens of microseconds a request); `caller` after `services` needs
+            # none.
+            "services": Provide(lambda: services, sync_to_thread=False),
+            "caller": Provide(identify_caller),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         plugins=[StructSchemaPlugin()],

@@ -9,9 +9,9 @@ from litestar.di import NamedDependency
 from orders.api import problems
 from orders.api.problems import ProblemError
 from orders.api.request_spans import UNTRACED
+from orders.api.services import Services
 from orders.eventstore import StoreUnavailable
 from orders.eventstore.migrate import schema_is_current
-from orders.readmodel import ReadModel
 
 
 class HealthStatus(msgspec.Struct, frozen=True):
@@ -31,9 +31,9 @@ class HealthController(Controller):
         summary="The database answers and has every migration",
         responses={503: problems.problem_spec("The database is unreachable or not migrated")},
     )
-    async def ready(self, read_model: NamedDependency[ReadModel]) -> HealthStatus:
+    async def ready(self, services: NamedDependency[Services]) -> HealthStatus:
         try:
-            current = await schema_is_current(read_model.pool)
+            current = await schema_is_current(services.read_model.pool)
         except StoreUnavailable:
             current = False
         if not current:

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
@@ -23,7 +23,8 @@ from orders.api.rendering import (
     key_reused_problem,
     outcome_response,
 )
-from orders.create_order import KeyReused, OrderCreator
+from orders.api.services import Services
+from orders.create_order import KeyReused
 from orders.domain.callers import Caller
 from orders.domain.commands import OrderRequest
 from orders.readmodel import OrderPage, OrderView, ReadModel
@@ -47,11 +48,10 @@ ConsistencyHeader = Annotated[
 ]
 
 
-async def _read_model_after_writes(
-    read_model: NamedDependency[ReadModel], consistency: ConsistencyHeader = None
-) -> ReadModel:
+async def _read_model_after_writes(read_model: ReadModel, consistency: str | None) -> ReadModel:
     """The read model once it holds every write acknowledged before this request, unless the
-    client accepts a possibly stale answer."""
+    client accepts a possibly stale answer (`Consistency`). Called by each read route after
+    the caller is known: an unauthenticated request waits for nothing."""
     mode = "strong" if consistency is None else consistency.strip().lower()
     if mode not in {"strong", "eventual"}:
         raise ProblemError(problems.INVALID_PARAMETER, "`Consistency` is `strong` or `eventual`")
@@ -114,7 +114,6 @@ async def _require_json(request: Request[Any, Any, Any]) -> None:
 class OrdersController(Controller):
     path = ORDERS_PATH
     tags = ["orders"]  # noqa: RUF012 (Litestar reads this class attribute)
-    dependencies = {"current_read_model": Provide(_read_model_after_writes)}  # noqa: RUF012
 
     @post(
         ["/", "/create"],
@@ -133,13 +132,13 @@ class OrdersController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[OrderRequest],
         caller: NamedDependency[Caller],
-        creator: NamedDependency[OrderCreator],
+        services: NamedDependency[Services],
     ) -> Response[bytes]:
         # Every field of each header: a header parameter would hand over only the first of two.
         headers = request.headers
         key = request_key(headers.getall(IDEMPOTENCY_KEY, []), headers.getall(REQUEST_ID, []))
         try:
-            outcome = await creator.create(key, data, caller.owner)
+            outcome = await services.creator.create(key, data, caller.owner)
         except KeyReused:
             KEY_REUSE_CONFLICTS.inc()
             return problems.problem_response(key_reused_problem(key))
@@ -148,9 +147,13 @@ class OrdersController(Controller):
 
     @get("/count", summary="How many orders the caller has", responses=_READ_ERRORS)
     async def count(
-        self, caller: NamedDependency[Caller], current_read_model: NamedDependency[ReadModel]
+        self,
+        caller: NamedDependency[Caller],
+        services: NamedDependency[Services],
+        consistency: ConsistencyHeader = None,
     ) -> OrderCount:
-        return OrderCount(await current_read_model.count_orders(caller))
+        read_model = await _read_model_after_writes(services.read_model, consistency)
+        return OrderCount(await read_model.count_orders(caller))
 
     @get(
         "/{order_id:str}",
@@ -161,14 +164,16 @@ class OrdersController(Controller):
         self,
         order_id: FromPath[str],
         caller: NamedDependency[Caller],
-        current_read_model: NamedDependency[ReadModel],
+        services: NamedDependency[Services],
+        consistency: ConsistencyHeader = None,
     ) -> OrderView:
         not_found = ProblemError(problems.ORDER_NOT_FOUND, f"there is no order {order_id!r}")
         try:
             parsed = UUID(order_id)
         except ValueError:
             raise not_found from None
-        order = await current_read_model.get_order(caller, parsed)
+        read_model = await _read_model_after_writes(services.read_model, consistency)
+        order = await read_model.get_order(caller, parsed)
         if order is None:
             raise not_found
         return order
@@ -181,7 +186,8 @@ class OrdersController(Controller):
     async def list_orders(
         self,
         caller: NamedDependency[Caller],
-        current_read_model: NamedDependency[ReadModel],
+        services: NamedDependency[Services],
+        consistency: ConsistencyHeader = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="Page size")] = 50,
         after: Annotated[
             str | None,
@@ -191,7 +197,9 @@ class OrdersController(Controller):
             ),
         ] = None,
     ) -> OrderPage:
-        return await current_read_model.list_orders(caller, after=_cursor(after), limit=limit)
+        cursor = _cursor(after)
+        read_model = await _read_model_after_writes(services.read_model, consistency)
+        return await read_model.list_orders(caller, after=cursor, limit=limit)
 
 
 def _cursor(after: str | None) -> int:
