@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 from litestar import Litestar
@@ -16,4 +17,9 @@ def build() -> Litestar:
     settings = load_settings()
     configure_logging(settings.log_level)
     url = settings.database_url or os.environ["DATABASE_URL"]
-    return create_app(settings, url)
+    app = create_app(settings, url)
+    # Everything built so far (modules, routes, schemas) lives as long as the process: moved
+    # out of the collector's generations, it is no longer scanned by every full collection,
+    # whose pauses otherwise land on whichever requests are in flight.
+    gc.freeze()
+    return app
