@@ -32,12 +32,6 @@ class KeyReused(Exception):
         self.request_id = request_id
 
 
-class EventMetadata(msgspec.Struct, frozen=True):
-    request_id: str
-    fingerprint: str
-    causation_id: str
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -104,8 +98,9 @@ class OrderCreator:
         if known is not None:
             return _replay(known, fingerprint(command))
         event = decide(command, order_id=self._new_order_id(), now=self._clock())
-        metadata = EventMetadata(request_id, event.fingerprint, causation_id=request_id)
-        new_event = NewEvent(event_type(event), encode_event(event), msgspec.json.encode(metadata))
+        # No metadata: the request id and fingerprint are in the event itself (write each
+        # fact once), and nothing reads them from anywhere else.
+        new_event = NewEvent(event_type(event), encode_event(event))
         start = await self._starts.start_stream(stream_id, new_event)
         recorded = event if start.started else decode_event(start.first.data)
         self._recorded.remember(stream_id, recorded)

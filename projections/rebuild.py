@@ -39,6 +39,13 @@ LEFT JOIN pg_roles r ON r.oid = a.grantee
 WHERE c.oid = $1::regclass AND a.grantee <> c.relowner
 """
 
+# The live table's comment (its reason, see migration 0006), as a COMMENT statement for the
+# shadow table: LIKE ... INCLUDING ALL copies the comments of columns and indexes only.
+_TABLE_COMMENT = """
+SELECT format('COMMENT ON TABLE %I IS %L', $2::text, obj_description($1::regclass, 'pg_class'))
+WHERE obj_description($1::regclass, 'pg_class') IS NOT NULL
+"""
+
 # After the swap the indexes still carry the shadow's names (orders_rebuild_pkey); give them
 # the live names again, so that every rebuild starts from the same names.
 _INDEX_RENAMES = """
@@ -92,8 +99,11 @@ class Rebuild:
             for live, shadow in zip(self._live, self._shadow, strict=True):
                 await self._conn.execute(f"DROP TABLE IF EXISTS {shadow}")
                 await self._conn.execute(f"CREATE TABLE {shadow} (LIKE {live} INCLUDING ALL)")
-                for grant in await self._conn.fetch(_GRANTS, live, shadow):
-                    await self._conn.execute(grant[0])
+                for carried in [
+                    *await self._conn.fetch(_GRANTS, live, shadow),
+                    *await self._conn.fetch(_TABLE_COMMENT, live, shadow),
+                ]:
+                    await self._conn.execute(carried[0])
             await self._conn.execute(sql.DELETE_CHECKPOINT, self._catch_up.checkpoint_name)
         self._checkpoint = START
         self.events = 0

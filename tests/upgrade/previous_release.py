@@ -13,8 +13,8 @@ import pytest
 from tests.processes.services import Release
 
 # The release this one replaces in a rolling upgrade. Each release bumps it to the previous
-# landed main commit, the one it was branched from (today: 6c320ab).
-PREVIOUS_RELEASE = "6c320ab917df4437c1905912d0af8d1426c809d7"
+# landed main commit, the one it was branched from (today: 49f4969).
+PREVIOUS_RELEASE = "49f4969c8ba068025944e60f7a49eb74dd8aaee5"
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 PACKAGES = ("orders", "projections")
