@@ -1,7 +1,7 @@
 """pgbench ceilings on the server under test: what PostgreSQL alone does per second.
 
 INSERT: one row per transaction into a copy of `events` (same columns, defaults, primary key,
-unique (stream_id, version) and (tx_id, position) index), with the data and metadata of a real
+unique (stream_id, version) and (tx_id, position) index), with the data of a real
 OrderCreated and a new stream id each time. SELECT: one row of that table by primary key.
 Both use prepared statements (-M prepared), as asyncpg does.
 """
@@ -19,14 +19,14 @@ import asyncpg
 
 from bench.cpu import CpuMeter
 from bench.load import Measurement, percentile
-from bench.seed import order_created_documents
+from bench.seed import order_created_data
 from orders.eventstore.pool import connect
 
 # LIKE ... INCLUDING ALL copies indexes, constraints, identity and defaults (not triggers).
 CREATE_TABLE: Final = "CREATE TABLE IF NOT EXISTS bench_ceiling_events (LIKE events INCLUDING ALL)"
 INSERT_SCRIPT: Final = """\\set n random(1, 9000000000000000000)
-INSERT INTO bench_ceiling_events (stream_id, version, event_type, data, metadata)
-VALUES ('pgbench-' || :client_id || '-' || :n, 1, 'OrderCreated', :data::jsonb, :metadata::jsonb);
+INSERT INTO bench_ceiling_events (stream_id, version, event_type, data)
+VALUES ('pgbench-' || :client_id || '-' || :n, 1, 'OrderCreated', :data::jsonb);
 """
 SELECT_SCRIPT: Final = """\\set p random(1, :rows)
 SELECT stream_id, version, event_type, data, metadata FROM bench_ceiling_events WHERE position = :p;
@@ -107,8 +107,7 @@ def run_ceilings(
 ) -> tuple[dict[int, Measurement], dict[int, Measurement]]:
     """The INSERT and SELECT ceilings at each client count, with PostgreSQL's CPU per
     transaction (INSERTs first: they fill the table the SELECTs read)."""
-    data, metadata = order_created_documents()
-    documents = {"data": data.decode(), "metadata": metadata.decode()}
+    documents = {"data": order_created_data().decode()}
 
     def measure(name: str, script: str, variables: dict[str, str], n: int) -> Measurement:
         return meter.measure(lambda: pgbench(bin_dir, url, name, script, variables, n, seconds))

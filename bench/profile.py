@@ -56,7 +56,7 @@ async def explain(url: str, replay_key: str) -> str:
     """EXPLAIN (ANALYZE, BUFFERS) of the create-or-get statement with the inline projection,
     for a new key (rolled back) and for an existing one."""
     statement = store_sql.START_STREAMS.format(then=projections.orders.INLINE)
-    data, metadata = seed.order_created_documents()
+    data = seed.order_created_data()
     conn = await connect(url, application_name="bench-explain")
     plans: list[str] = []
     try:
@@ -68,7 +68,7 @@ async def explain(url: str, replay_key: str) -> str:
                 [key],
                 ["OrderCreated"],
                 [data],
-                [metadata],
+                [b"{}"],
             )
             await transaction.rollback()
             plans.append(f"-- {label}\n" + "\n".join(row[0] for row in rows))

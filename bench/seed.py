@@ -15,7 +15,7 @@ import msgspec
 
 import projections.orders
 from bench.scenarios import BODY, ORDERS
-from orders.create_order import EventMetadata, OrderCreator
+from orders.create_order import OrderCreator
 from orders.domain.commands import CreateOrder, OrderRequest
 from orders.domain.decide import decide
 from orders.domain.events import encode_event
@@ -28,14 +28,13 @@ from orders.eventstore.pool import connect, create_pool
 # Keys are drawn in their own CTE: a volatile function there runs once per row.
 _BULK_EVENTS: Final = """
 WITH template AS (
-    SELECT event_type, data, metadata FROM events WHERE stream_id = $1 AND version = 1
+    SELECT event_type, data FROM events WHERE stream_id = $1 AND version = 1
 ), keys AS (
     SELECT gen_random_uuid()::text AS key FROM generate_series(1, $2::bigint)
 ), new_events AS (
-    INSERT INTO events (stream_id, version, event_type, data, metadata)
+    INSERT INTO events (stream_id, version, event_type, data)
     SELECT k.key, 1, t.event_type,
-           t.data || jsonb_build_object('order_id', gen_random_uuid(), 'request_id', k.key),
-           t.metadata || jsonb_build_object('request_id', k.key, 'causation_id', k.key)
+           t.data || jsonb_build_object('order_id', gen_random_uuid(), 'request_id', k.key)
     FROM template t, keys k
     RETURNING position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
 )"""
@@ -43,13 +42,13 @@ BULK_LOAD: Final = "".join([_BULK_EVENTS, projections.orders.INLINE, "\nSELECT 1
 BATCH: Final = 100_000
 
 
-def order_created_documents() -> tuple[bytes, bytes]:
-    """The event data and metadata that creating bench's order body records."""
+def order_created_data() -> bytes:
+    """The event data that creating bench's order body records (with no metadata, as the
+    service records it)."""
     request = msgspec.json.decode(BODY, type=OrderRequest)
     command = CreateOrder.from_request("bench-key", request)
     event = decide(command, order_id=uuid4(), now=datetime.now(UTC))
-    metadata = EventMetadata("bench-key", event.fingerprint, causation_id="bench-key")
-    return encode_event(event), msgspec.json.encode(metadata)
+    return encode_event(event)
 
 
 async def create_orders(
