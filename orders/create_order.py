@@ -15,6 +15,7 @@ from orders.domain.events import OrderEvent, decode_event, encode_event, event_t
 from orders.domain.fingerprint import fingerprint
 from orders.domain.streams import order_stream_id
 from orders.eventstore import Batch, EventStore, GroupCommit, NewEvent
+from orders.order_ids import new_order_id
 
 
 class Outcome(msgspec.Struct, frozen=True):
@@ -79,7 +80,7 @@ class OrderCreator:
         *,
         inline_projection: str = "",
         clock: Callable[[], datetime] = _utc_now,
-        new_order_id: Callable[[], uuid.UUID] = uuid.uuid4,
+        new_order_id: Callable[[], uuid.UUID] = new_order_id,
         remembered: int = 10_000,
         on_batch: Callable[[Batch], None] | None = None,
     ) -> None:
