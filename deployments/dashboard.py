@@ -33,8 +33,9 @@ UID = "orders-overview"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 API = 'job="orders-api", namespace="$namespace"'
 PROJECTOR = 'job="orders-projector", namespace="$namespace"'
-# What clients asked for: without the kubelet's probes and Prometheus's scrapes.
-API_REQUESTS = f'{API}, path!~"/health/.+|/api/v1/orders/health|/metrics"'
+# What clients asked for: without the kubelet's probes, Prometheus's scrapes and requests for
+# paths the API does not have (route "unmatched": scanners, typos).
+API_REQUESTS = f'{API}, path!~"/health/.+|/api/v1/orders/health|/metrics|unmatched"'
 # The alerts' lines (deployments/kubernetes/components/monitoring/prometheusrule.yaml).
 CREATE_P99_OBJECTIVE_SECONDS = 0.25
 ERROR_RATIO_PAGE = 0.0144

@@ -90,7 +90,7 @@ def create_app(settings: Settings, database_url: str, tracing: Tracing | None = 
 
     components, security = security_schemes(settings)
     orders_routes = Router(path="/", route_handlers=[OrdersController], security=security)
-    return Litestar(
+    app = Litestar(
         route_handlers=[orders_routes, HealthController, metrics],
         lifespan=[lifespan],
         dependencies={
@@ -104,7 +104,6 @@ def create_app(settings: Settings, database_url: str, tracing: Tracing | None = 
         plugins=[StructSchemaPlugin()],
         middleware=[
             *([] if tracer is None else [DefineMiddleware(RequestSpanMiddleware, tracer=tracer)]),
-            DefineMiddleware(ObservabilityMiddleware, access_log=access_log),
             HeaderLimitMiddleware,
         ],
         openapi_config=OpenAPIConfig(
@@ -119,3 +118,8 @@ def create_app(settings: Settings, database_url: str, tracing: Tracing | None = 
         logging_config=None,
         debug=False,
     )
+    # Around the whole application, not among the middleware above: Litestar runs those only
+    # for a request that matched a route, so a 404 for an unknown path or a 405 would be in
+    # neither the metrics nor the request log (they count with the route "unmatched").
+    app.asgi_handler = ObservabilityMiddleware(app.asgi_handler, access_log=access_log)
+    return app

@@ -121,6 +121,12 @@ async def test_metrics_count_orders_and_requests_by_route_template(
     assert re.search(r"^orders_http_request_duration_seconds_bucket\{", text, re.MULTILINE)
 
 
+def requests_in(text: str, series: str) -> float:
+    """The value of one counter series in a /metrics text; 0 when it is not there yet."""
+    found = re.findall(rf"^{re.escape(series)} (\S+)$", text, re.MULTILINE)
+    return float(found[0]) if found else 0.0
+
+
 def gauge(text: str, name: str) -> float:
     (value,) = re.findall(rf"^{name} (\S+)$", text, re.MULTILINE)
     return float(value)
@@ -174,3 +180,20 @@ async def test_routing_errors_are_problems(
     client: httpx.AsyncClient, method: str, path: str, status: int, slug: str
 ) -> None:
     assert_problem(await client.request(method, path), status, slug)
+
+
+async def test_requests_that_match_no_route_are_counted_and_logged_as_unmatched(
+    client: httpx.AsyncClient,
+) -> None:
+    before = (await client.get("/metrics")).text
+    for method, path, _, _ in ERRORS[:3]:
+        await client.request(method, path)
+
+    after = (await client.get("/metrics")).text
+
+    for method, status in (("GET", 404), ("DELETE", 405), ("PUT", 405)):
+        series = (
+            f'orders_http_requests_total{{method="{method}",path="unmatched",'
+            f'status_code="{status}"}}'
+        )
+        assert requests_in(after, series) - requests_in(before, series) == 1, series
