@@ -1,7 +1,8 @@
-"""Who is calling: the owner of the orders a request creates and may read."""
+"""Who is calling: the owner of the orders a request creates and may read, and its roles."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 import msgspec
@@ -13,11 +14,32 @@ recorded before orders had owners."""
 MAX_CALLER_LENGTH: Final = 255
 
 
+class RoleNames(msgspec.Struct, frozen=True):
+    """The names the identity provider gives the service's roles (`ORDERS_*_ROLE`)."""
+
+    admin: str = "orders:admin"
+    fulfilment: str = "orders:fulfilment"
+
+
 class Caller(msgspec.Struct, frozen=True):
-    """An authenticated caller (or the anonymous one) and whether it may read every order."""
+    """An authenticated caller (or the anonymous one) and the roles it holds.
+
+    `admin`: reads every order and may do everything to it. `fulfilment`: reads every order
+    and may pay, ship, deliver and cancel it."""
 
     owner: str
     admin: bool = False
+    fulfilment: bool = False
+
+    @classmethod
+    def with_roles(cls, owner: str, roles: Iterable[str], names: RoleNames) -> Caller:
+        """`owner` holding whichever of the service's roles `roles` names."""
+        held = set(roles)
+        return cls(owner, admin=names.admin in held, fulfilment=names.fulfilment in held)
+
+    @property
+    def reads_every_order(self) -> bool:
+        return self.admin or self.fulfilment
 
 
 ANONYMOUS: Final = Caller(ANONYMOUS_OWNER)

@@ -53,3 +53,44 @@ class CreateOrder(msgspec.Struct, frozen=True):
             shipping_to=request.shipping_to,
             owner=owner,
         )
+
+
+# The order's later life: what a client sends to move an order along, and the command each
+# becomes once the caller and its key are known. The bodies are strict: a field a client
+# misspells is refused rather than ignored.
+
+ShortText = Annotated[str, msgspec.Meta(pattern=r"^[^\x00]*[^\x00\s][^\x00]*$", max_length=200)]
+Amount = Annotated[int, msgspec.Meta(ge=0, le=10**15)]
+
+
+class PayRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The body of a pay request: the amount paid in minor units (the order's total) and the
+    payment provider's reference."""
+
+    amount: Amount
+    reference: ShortText
+
+
+class ShipRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    carrier: ShortText
+    tracking: ShortText
+
+
+class DeliverRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A delivery carries nothing but the fact."""
+
+
+class CancelRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    reason: NoNulText | None = None
+
+
+LifecycleRequest = PayRequest | ShipRequest | DeliverRequest | CancelRequest
+
+
+class OrderCommand(msgspec.Struct, frozen=True):
+    """Do `request` to an order, as `by` asked under its key `request_id` (keys are scoped to
+    the caller and the order)."""
+
+    request_id: str
+    by: str
+    request: LifecycleRequest

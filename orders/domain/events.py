@@ -5,6 +5,7 @@ anonymous caller's event is stored exactly as before owners existed."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Final
 from uuid import UUID
 
 import msgspec
@@ -35,7 +36,51 @@ class OrderRejected(msgspec.Struct, frozen=True, tag=True, omit_defaults=True):
     owner: str = ANONYMOUS_OWNER
 
 
-OrderEvent = OrderCreated | OrderRejected
+class _Transition(msgspec.Struct, frozen=True, omit_defaults=True):
+    """What every event after an order's creation records beside its own facts: the order, when,
+    who asked (`by`, a caller's id; '' the anonymous caller), and under which of that caller's
+    keys with which payload (`request_id`, `fingerprint`), so that a retry finds its outcome
+    in the very event it produced."""
+
+    order_id: UUID
+    occurred_at: datetime
+    by: str
+    request_id: str
+    fingerprint: str
+
+
+class OrderPaid(_Transition, frozen=True, tag=True):
+    amount: int
+    """In minor units: the order's total."""
+    reference: str
+    """The payment provider's reference."""
+
+
+class OrderShipped(_Transition, frozen=True, tag=True):
+    carrier: str
+    tracking: str
+
+
+class OrderDelivered(_Transition, frozen=True, tag=True):
+    pass
+
+
+class OrderCancelled(_Transition, frozen=True, tag=True):
+    reason: str | None
+    refund_owed: int
+    """In minor units: the amount paid, to be refunded (0 when nothing was paid)."""
+
+
+LifecycleEvent = OrderPaid | OrderShipped | OrderDelivered | OrderCancelled
+LIFECYCLE_EVENTS: Final = (OrderPaid, OrderShipped, OrderDelivered, OrderCancelled)
+OrderEvent = OrderCreated | OrderRejected | LifecycleEvent
+
+EVENT_TYPES: Final = tuple(cls.__name__ for cls in (OrderCreated, OrderRejected, *LIFECYCLE_EVENTS))
+"""Every event type the store holds, by the name it is recorded under."""
+
+PRIVATE_FIELDS: Final = frozenset({"request_id", "fingerprint"})
+"""What an event records only to answer retries: the caller's key and its payload's
+fingerprint. Never shown in a history or published."""
 
 _decoder: msgspec.json.Decoder[OrderEvent] = msgspec.json.Decoder(OrderEvent)
 
@@ -51,3 +96,13 @@ def encode_event(event: OrderEvent) -> bytes:
 
 def event_type(event: OrderEvent) -> str:
     return type(event).__name__
+
+
+def public_data(event: OrderEvent) -> dict[str, Any]:
+    """The event's facts as JSON values, without its type tag and its private fields: what an
+    order's history shows and what other services are told."""
+    fields: dict[str, Any] = msgspec.to_builtins(event)
+    return {name: value for name, value in fields.items() if name not in _NOT_PUBLIC}
+
+
+_NOT_PUBLIC: Final = PRIVATE_FIELDS | {"type"}

@@ -6,7 +6,7 @@ import hashlib
 
 import msgspec
 
-from orders.domain.commands import CreateOrder
+from orders.domain.commands import CreateOrder, LifecycleRequest
 
 _encoder = msgspec.json.Encoder()
 
@@ -19,4 +19,11 @@ def fingerprint(command: CreateOrder) -> str:
     order, give the same fingerprint.
     """
     canonical = _encoder.encode((command.products, command.shipping_to))
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def command_fingerprint(request: LifecycleRequest) -> str:
+    """SHA-256 of a lifecycle command's kind and canonical body: the same key sent for another
+    command, or with another body, never matches."""
+    canonical = _encoder.encode((type(request).__name__, request))
     return hashlib.sha256(canonical).hexdigest()
