@@ -11,17 +11,18 @@ import msgspec
 from orders.domain.callers import ANONYMOUS_OWNER
 from orders.domain.commands import CreateOrder, OrderRequest
 from orders.domain.decide import decide
-from orders.domain.events import OrderEvent, decode_event, encode_event, event_type
+from orders.domain.events import Creation, decode_creation, encode_event, event_type
 from orders.domain.fingerprint import fingerprint
 from orders.domain.streams import order_stream_id
 from orders.eventstore import Batch, EventStore, GroupCommit, NewEvent
 from orders.order_ids import new_order_id
+from orders.recorded_outcomes import RecordedOutcomes
 
 
 class Outcome(msgspec.Struct, frozen=True):
     """The recorded outcome of a caller's key, and whether this call merely replayed it."""
 
-    event: OrderEvent
+    event: Creation
     replayed: bool
 
 
@@ -35,30 +36,6 @@ class KeyReused(Exception):
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class RecordedOutcomes:
-    """Outcomes this process has seen recorded, the newest `capacity` of them.
-
-    Serving these from memory is exactly as correct as asking the database: an outcome is the
-    first event of its stream, and events are never changed or removed (the database refuses
-    it). So a retry storm on recent keys costs no round trip; an older key costs one.
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._events: dict[str, OrderEvent] = {}
-
-    def get(self, stream_id: str) -> OrderEvent | None:
-        return self._events.get(stream_id)
-
-    def remember(self, stream_id: str, event: OrderEvent) -> None:
-        if self._capacity <= 0:
-            return
-        if len(self._events) >= self._capacity:
-            # Oldest first: dicts keep insertion order.
-            del self._events[next(iter(self._events))]
-        self._events[stream_id] = event
 
 
 class OrderCreator:
@@ -85,7 +62,7 @@ class OrderCreator:
         on_batch: Callable[[Batch], None] | None = None,
     ) -> None:
         self._starts = GroupCommit(store, then=inline_projection, on_batch=on_batch)
-        self._recorded = RecordedOutcomes(remembered)
+        self._recorded: RecordedOutcomes[str, Creation] = RecordedOutcomes(remembered)
         self._clock = clock
         self._new_order_id = new_order_id
 
@@ -103,14 +80,14 @@ class OrderCreator:
         # fact once), and nothing reads them from anywhere else.
         new_event = NewEvent(event_type(event), encode_event(event))
         start = await self._starts.start_stream(stream_id, new_event)
-        recorded = event if start.started else decode_event(start.first.data)
+        recorded = event if start.started else decode_creation(start.first.data)
         self._recorded.remember(stream_id, recorded)
         if start.started:
             return Outcome(event, replayed=False)
         return _replay(recorded, event.fingerprint)
 
 
-def _replay(recorded: OrderEvent, payload_fingerprint: str) -> Outcome:
+def _replay(recorded: Creation, payload_fingerprint: str) -> Outcome:
     """The recorded outcome, if this request carries the payload it was recorded for."""
     if recorded.fingerprint != payload_fingerprint:
         raise KeyReused(recorded.request_id)

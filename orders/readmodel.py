@@ -4,6 +4,7 @@ the caller that asks."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -11,37 +12,76 @@ import msgspec
 
 from orders.domain.callers import ANONYMOUS_OWNER, Caller
 from orders.domain.commands import ProductLine
-from orders.eventstore.store import driver_errors
+from orders.domain.lifecycle import OrderState
+from orders.eventstore.store import RecordedEvent, driver_errors, recorded_event
 from projections.consistency import ReadYourWrites
 
 # Every read is scoped to its caller's orders ($1: the owner), unless the caller is an admin
 # (the ..._OF_ANYONE statements). Two statements rather than one with "owner = $1 OR $1 IS
 # NULL", so each keeps a plan that uses its index. Another caller's order is simply not found.
 GET_ORDER = """
-SELECT order_id, request_id, status, products, shipping_to, total, created_at
+SELECT order_id, request_id, status, products, shipping_to, total, created_at, version,
+       coalesce(updated_at, created_at) AS updated_at
 FROM orders WHERE order_id = $2 AND owner = $1
 """
 GET_ORDER_OF_ANYONE = """
-SELECT order_id, request_id, status, products, shipping_to, total, created_at
+SELECT order_id, request_id, status, products, shipping_to, total, created_at, version,
+       coalesce(updated_at, created_at) AS updated_at
 FROM orders WHERE order_id = $1
 """
 
 # Keyset pagination on the event position: stable, unique, and an index range scan however
-# deep the page (on (owner, position) for a caller, on position for an admin). One extra row
-# tells whether there is a next page.
+# deep the page (on (owner, position) for a caller, on position for those who read every
+# order, on (status, position) for them with a status). A caller's own orders in one status
+# are its (owner, position) range, filtered: one caller's orders are few. One extra row tells
+# whether there is a next page.
 LIST_ORDERS = """
-SELECT order_id, request_id, status, products, shipping_to, total, created_at, position
+SELECT order_id, request_id, status, products, shipping_to, total, created_at, version,
+       coalesce(updated_at, created_at) AS updated_at, position
 FROM orders
 WHERE owner = $1 AND position > $2
 ORDER BY position
 LIMIT $3
 """
 LIST_ORDERS_OF_ANYONE = """
-SELECT order_id, request_id, status, products, shipping_to, total, created_at, position
+SELECT order_id, request_id, status, products, shipping_to, total, created_at, version,
+       coalesce(updated_at, created_at) AS updated_at, position
 FROM orders
 WHERE position > $1
 ORDER BY position
 LIMIT $2
+"""
+LIST_ORDERS_IN_STATUS = """
+SELECT order_id, request_id, status, products, shipping_to, total, created_at, version,
+       coalesce(updated_at, created_at) AS updated_at, position
+FROM orders
+WHERE owner = $1 AND position > $2 AND status = $4
+ORDER BY position
+LIMIT $3
+"""
+LIST_ORDERS_OF_ANYONE_IN_STATUS = """
+SELECT order_id, request_id, status, products, shipping_to, total, created_at, version,
+       coalesce(updated_at, created_at) AS updated_at, position
+FROM orders
+WHERE status = $3 AND position > $1
+ORDER BY position
+LIMIT $2
+"""
+
+# An order's whole stream, found from its id through its row: who owns the order, and the
+# history a command decides on. The stream is named by the caller and its key; the CASE is
+# orders.domain.streams.order_stream_id, and tests/integration/test_order_streams.py holds the
+# two to each other. One round trip: the row by its primary key, then the stream's events by
+# (stream_id, version).
+ORDER_EVENTS = """
+SELECT o.owner, e.position, e.stream_id, e.version, e.event_type, e.data, e.metadata, e.tx_id,
+       e.recorded_at
+FROM orders o
+JOIN events e ON e.stream_id = CASE WHEN o.owner = '' THEN o.request_id
+                                    ELSE '§' || length(o.owner) || ':' || o.owner
+                                         || o.request_id END
+WHERE o.order_id = $1
+ORDER BY e.version
 """
 
 # Each a sum of a few counter rows (see projections/orders.py and migration 0005): constant
@@ -54,7 +94,10 @@ COUNT_ORDERS_OF_ANYONE = "SELECT coalesce(sum(n), 0)::bigint FROM order_counts"
 
 
 class OrderView(msgspec.Struct, frozen=True):
-    """An order as the API shows it, in a create answer and in reads alike."""
+    """An order as the API shows it now: in reads and in the answer to a lifecycle command.
+
+    A create answers with `orders.api.rendering.CreatedOrder` instead, the order as it was
+    created, so that its replays stay the same bytes however the order moves on."""
 
     order_id: UUID
     request_id: str
@@ -63,6 +106,34 @@ class OrderView(msgspec.Struct, frozen=True):
     shipping_to: str
     total: int
     created_at: datetime
+    version: int
+    """The version of the order's stream this shows; its strong ETag."""
+    updated_at: datetime
+    """When the order last changed (its creation, until anything else happened)."""
+
+    @classmethod
+    def of(cls, state: OrderState) -> OrderView:
+        """The order as `state` (a fold of its stream) makes it: the same bytes as a read of
+        the read model at that version."""
+        created = state.created
+        return cls(
+            order_id=created.order_id,
+            request_id=created.request_id,
+            status=state.status,
+            products=created.products,
+            shipping_to=created.shipping_to,
+            total=created.total,
+            created_at=created.created_at,
+            version=state.version,
+            updated_at=state.updated_at,
+        )
+
+
+class LocatedOrder(NamedTuple):
+    """An order's owner and its stream, as a command finds them."""
+
+    owner: str
+    events: list[RecordedEvent]
 
 
 class OrderPage(msgspec.Struct, frozen=True):
@@ -82,7 +153,18 @@ def _view(row: asyncpg.Record) -> OrderView:
         shipping_to=row["shipping_to"],
         total=row["total"],
         created_at=row["created_at"],
+        version=row["version"],
+        updated_at=row["updated_at"],
     )
+
+
+_LISTS: Final = {
+    (False, False): LIST_ORDERS,
+    (True, False): LIST_ORDERS_OF_ANYONE,
+    (False, True): LIST_ORDERS_IN_STATUS,
+    (True, True): LIST_ORDERS_OF_ANYONE_IN_STATUS,
+}
+"""The list statement by (whether the caller reads every order, whether a status is asked)."""
 
 
 class ReadModel:
@@ -106,29 +188,45 @@ class ReadModel:
     async def get_order(self, caller: Caller, order_id: UUID) -> OrderView | None:
         """The order, if `caller` may see it (its own, or any for an admin)."""
         with driver_errors(None):
-            if caller.admin:
+            if caller.reads_every_order:
                 row = await self._pool.fetchrow(GET_ORDER_OF_ANYONE, order_id)
             else:
                 row = await self._pool.fetchrow(GET_ORDER, caller.owner, order_id)
         return None if row is None else _view(row)
 
-    async def list_orders(self, caller: Caller, *, after: int, limit: int) -> OrderPage:
-        """Up to `limit` of the orders `caller` may see after the cursor position `after`;
-        `next_after` is None on the last page."""
+    async def list_orders(
+        self, caller: Caller, *, after: int, limit: int, status: str | None = None
+    ) -> OrderPage:
+        """Up to `limit` of the orders `caller` may see after the cursor position `after`, in
+        `status` if given; `next_after` is None on the last page."""
+        scope = () if caller.reads_every_order else (caller.owner,)
+        filtered = () if status is None else (status,)
+        statement = _LISTS[(caller.reads_every_order, status is not None)]
         with driver_errors(None):
-            if caller.admin:
-                rows = await self._pool.fetch(LIST_ORDERS_OF_ANYONE, after, limit + 1)
-            else:
-                rows = await self._pool.fetch(LIST_ORDERS, caller.owner, after, limit + 1)
+            rows = await self._pool.fetch(statement, *scope, after, limit + 1, *filtered)
         more = len(rows) > limit
         rows = rows[:limit]
         next_after = str(rows[-1]["position"]) if more else None
         return OrderPage(items=[_view(row) for row in rows], next_after=next_after)
 
+    async def locate(self, caller: Caller, order_id: UUID) -> LocatedOrder | None:
+        """The owner and the stream of the order `order_id`; None when there is no such order
+        or `caller` may not see it (its own, or any for those who read every order). The
+        stream is the store's, current whatever the projection's lag: call `wait_for_writes`
+        first for an order created just before."""
+        with driver_errors(None):
+            rows = await self._pool.fetch(ORDER_EVENTS, order_id)
+        if not rows:
+            return None
+        owner = rows[0]["owner"]
+        if not (caller.reads_every_order or caller.owner == owner):
+            return None
+        return LocatedOrder(owner, [recorded_event(row) for row in rows])
+
     async def count_orders(self, caller: Caller) -> int:
         """How many orders `caller` may see."""
         with driver_errors(None):
-            if caller.admin:
+            if caller.reads_every_order:
                 count: int = await self._pool.fetchval(COUNT_ORDERS_OF_ANYONE)
             elif caller.owner == ANONYMOUS_OWNER:
                 count = await self._pool.fetchval(COUNT_ANONYMOUS_ORDERS)

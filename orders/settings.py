@@ -9,6 +9,8 @@ from typing import Literal
 
 import msgspec
 
+from orders.domain.callers import RoleNames
+
 ProjectionMode = Literal["inline", "async"]
 AuthMode = Literal["none", "jwt", "gateway"]
 
@@ -90,8 +92,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     roles in (comma- or space-separated)."""
 
     admin_role: str = "orders:admin"
-    """`ORDERS_ADMIN_ROLE`: the role that may read every caller's orders: in a token's `scope`
-    (or `scp`) or `roles` claim, or in the gateway's roles header."""
+    """`ORDERS_ADMIN_ROLE`: the role that may read every caller's orders and do anything to
+    them: in a token's `scope` (or `scp`) or `roles` claim, or in the gateway's roles header."""
+
+    fulfilment_role: str = "orders:fulfilment"
+    """`ORDERS_FULFILMENT_ROLE`: the role that reads every order and may pay, ship, deliver
+    and cancel it, from the same claims and header as the admin role."""
+
+    @property
+    def role_names(self) -> RoleNames:
+        return RoleNames(admin=self.admin_role, fulfilment=self.fulfilment_role)
 
     @property
     def jwt_algorithm_list(self) -> list[str]:
@@ -118,6 +128,7 @@ _ENV_NAMES: dict[str, str] = {
     "auth_header": "ORDERS_AUTH_HEADER",
     "auth_roles_header": "ORDERS_AUTH_ROLES_HEADER",
     "admin_role": "ORDERS_ADMIN_ROLE",
+    "fulfilment_role": "ORDERS_FULFILMENT_ROLE",
 }
 
 

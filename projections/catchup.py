@@ -31,13 +31,22 @@ class Lag(NamedTuple):
 
 class CatchUp:
     """Applies the events after the checkpoint `checkpoint_name` through `apply` (a projection's
-    SQL over `new_events`), up to `batch_size` of them per step."""
+    SQL over `new_events`), up to `batch_size` of them per step, and moves that checkpoint and
+    any in `also_advances` with it (forward only)."""
 
-    def __init__(self, apply: str, checkpoint_name: str, batch_size: int) -> None:
+    def __init__(
+        self,
+        apply: str,
+        checkpoint_name: str,
+        batch_size: int,
+        *,
+        also_advances: tuple[str, ...] = (),
+    ) -> None:
         if batch_size < 1:
             raise ValueError("the batch size must be at least 1")
         self.checkpoint_name = checkpoint_name
         self.batch_size = batch_size
+        self._advanced = [checkpoint_name, *also_advances]
         self._statement = sql.catch_up_sql(apply)
 
     async def checkpoint(self, conn: asyncpg.Connection) -> Position:
@@ -48,7 +57,7 @@ class CatchUp:
     async def step(self, conn: asyncpg.Connection, after: Position) -> Batch:
         """Apply the next batch after `after` and advance the checkpoint, atomically."""
         row = await conn.fetchrow(
-            self._statement, after.tx_id, after.position, self.batch_size, self.checkpoint_name
+            self._statement, after.tx_id, after.position, self.batch_size, self._advanced
         )
         assert row is not None  # the statement always answers one row
         reached = [after]

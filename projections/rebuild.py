@@ -150,14 +150,14 @@ class Rebuild:
         return True
 
     async def _hand_over_checkpoint(self) -> None:
-        """Point the async projector at the store's gap-safe head: everything up to it is in
-        the new table, and any event a still-running transaction appends later lies after it.
-        (Events between the head and the tail's end are applied again: idempotently.)"""
+        """Point the async projectors (this release's checkpoint and the previous release's) at
+        the store's gap-safe head: everything up to it is in the new table, and any event a
+        still-running transaction appends later lies after it. (Events between the head and
+        the tail's end are applied again: idempotently.)"""
         head = await self._conn.fetchrow(store_sql.HEAD)
         if head is not None:
-            await self._conn.execute(
-                sql.SET_CHECKPOINT, self._name, head["tx_id"], head["position"]
-            )
+            for name in sorted((self._name, projections.orders.CHECKPOINT)):
+                await self._conn.execute(sql.SET_CHECKPOINT, name, head["tx_id"], head["position"])
         await self._conn.execute(sql.DELETE_CHECKPOINT, self._catch_up.checkpoint_name)
 
     async def release(self) -> None:

@@ -19,24 +19,28 @@ ON CONFLICT (projection) DO UPDATE
     WHERE (c.tx_id, c.position) < (excluded.tx_id, excluded.position)"""
 
 # One statement, so one transaction: the batch is read with the store's own gap-safe READ_ALL
-# ($1, $2: the checkpoint, $3: the batch size), projected, and the checkpoint ($4: its name)
-# moves to the batch's last event. A crash anywhere leaves either all of it or none of it.
-# The answer also carries the checkpoint as stored before (the statement cannot see its own
-# upsert), so a runner behind a checkpoint moved by someone else catches up with it.
+# ($1, $2: the checkpoint, $3: the batch size), projected, and the checkpoints ($4: their names,
+# the runner's own first) move to the batch's last event. A crash anywhere leaves either all of
+# it or none of it. They are upserted in name order, so two runners sharing checkpoints never
+# wait on each other's rows in a cycle. The answer also carries the runner's checkpoint as
+# stored before (the statement cannot see its own upsert), so a runner behind a checkpoint
+# moved by someone else catches up with it.
 _CATCH_UP = """
 WITH new_events AS ({read_all}){apply},
 last_event AS (
     SELECT tx_id, position FROM new_events ORDER BY tx_id DESC, position DESC LIMIT 1
 ), advanced AS (
     INSERT INTO projection_checkpoints AS c (projection, tx_id, position, updated_at)
-    SELECT $4, tx_id, position, now() FROM last_event{advance}
+    SELECT names.name, tx_id, position, now()
+    FROM last_event, unnest($4::text[]) AS names (name)
+    ORDER BY names.name{advance}
 )
 SELECT (SELECT count(*) FROM new_events) AS events,
        l.tx_id AS last_tx_id, l.position AS last_position,
        s.tx_id AS stored_tx_id, s.position AS stored_position
 FROM (VALUES (1)) AS one (x)
 LEFT JOIN last_event l ON true
-LEFT JOIN projection_checkpoints s ON s.projection = $4
+LEFT JOIN projection_checkpoints s ON s.projection = ($4::text[])[1]
 """
 
 # Every event after the checkpoint, without READ_ALL's xmin bound and without a limit. Only

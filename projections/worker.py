@@ -52,7 +52,10 @@ class Projector:
         self._poll_seconds = poll_seconds
         self._log_every_seconds = log_every_seconds
         self._name = projections.orders.NAME
-        self._catch_up = catchup.CatchUp(projections.orders.INLINE, self._name, batch_size)
+        self._checkpoint = projections.orders.CHECKPOINT
+        self._catch_up = catchup.CatchUp(
+            projections.orders.INLINE, self._checkpoint, batch_size, also_advances=(self._name,)
+        )
         self._application_name = f"orders-project-{os.getpid()}"
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -91,7 +94,9 @@ class Projector:
 
     async def _win_leadership(self, lock_conn: asyncpg.Connection, stop: asyncio.Event) -> bool:
         """Wait for the leader lock; False if told to stop first."""
-        lock_name = f"project:{self._name}"
+        # Its own checkpoint's lock, not the previous release's (`project:orders`): during a
+        # rollout both lead at once, each keeping its own checkpoint (see projections.orders).
+        lock_name = f"project:{self._checkpoint}"
         announced = False
         while not await lock_conn.fetchval(sql.TRY_LOCK, lock_name):
             if not announced:
@@ -123,7 +128,7 @@ class Projector:
             now = time.monotonic()
             if not full or now - measured >= _LAG_EVERY_SECONDS:
                 measured = now
-                lag = await catchup.lag(work_conn, self._name)
+                lag = await catchup.lag(work_conn, self._checkpoint)
                 LAG_EVENTS.labels(self._name).set(lag.events)
                 LAG_SECONDS.labels(self._name).set(lag.seconds)
                 if now - logged >= self._log_every_seconds:

@@ -16,6 +16,7 @@ from orders.api.access_log import AccessLog
 from orders.api.authentication import authenticator_for
 from orders.api.errors import EXCEPTION_HANDLERS
 from orders.api.health import HealthController
+from orders.api.lifecycle import COMMAND_ROUTES, order_history
 from orders.api.limits import HeaderLimitMiddleware
 from orders.api.observability import POOL_USE, ObservabilityMiddleware, count_batch, metrics
 from orders.api.openapi import StructSchemaPlugin
@@ -27,6 +28,7 @@ from orders.create_order import OrderCreator
 from orders.eventstore import EventStore
 from orders.eventstore.notify import AppendNotifier
 from orders.eventstore.pool import create_pool
+from orders.order_lifecycle import OrderLifecycle
 from orders.readmodel import ReadModel
 from orders.settings import Settings
 from orders.tracing import Tracing, current_trace_id
@@ -60,8 +62,9 @@ def create_app(settings: Settings, database_url: str, tracing: Tracing | None = 
         if notifier is not None:
             notifier.start()
         inline = projections.orders.INLINE if inline_mode else ""
+        store = EventStore(pool, notifier)
         services.creator = OrderCreator(
-            EventStore(pool, notifier),
+            store,
             inline_projection=inline,
             remembered=settings.replay_cache_size,
             on_batch=count_batch,
@@ -71,11 +74,17 @@ def create_app(settings: Settings, database_url: str, tracing: Tracing | None = 
             read_your_writes = ReadYourWrites(
                 pool,
                 database_url,
-                checkpoint_name=projections.orders.NAME,
+                checkpoint_name=projections.orders.CHECKPOINT,
                 wait_seconds=settings.read_wait_seconds,
             )
             read_your_writes.start()
         services.read_model = ReadModel(pool, read_your_writes)
+        services.lifecycle = OrderLifecycle(
+            store,
+            services.read_model,
+            inline_projection=inline,
+            remembered=settings.replay_cache_size,
+        )
         try:
             yield
         finally:
@@ -89,7 +98,11 @@ def create_app(settings: Settings, database_url: str, tracing: Tracing | None = 
             await tracing.shutdown()
 
     components, security = security_schemes(settings)
-    orders_routes = Router(path="/", route_handlers=[OrdersController], security=security)
+    orders_routes = Router(
+        path="/",
+        route_handlers=[OrdersController, *COMMAND_ROUTES, order_history],
+        security=security,
+    )
     app = Litestar(
         route_handlers=[orders_routes, HealthController, metrics],
         lifespan=[lifespan],

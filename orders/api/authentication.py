@@ -10,7 +10,7 @@ from litestar import Request
 
 from orders.api import problems
 from orders.api.problems import ProblemError
-from orders.domain.callers import ANONYMOUS, Caller, is_valid_owner
+from orders.domain.callers import ANONYMOUS, Caller, RoleNames, is_valid_owner
 from orders.identity.signing_keys import JwksKeys, PublicKey, SigningKeys
 from orders.identity.tokens import InvalidToken, TokenVerifier
 from orders.settings import Settings
@@ -57,10 +57,10 @@ class GatewayAuthenticator:
     """`ORDERS_AUTH=gateway`: the caller is in a header that a trusted gateway in front sets
     (and overwrites when a client sends it: see deployments/README.md)."""
 
-    def __init__(self, header: str, roles_header: str, admin_role: str) -> None:
+    def __init__(self, header: str, roles_header: str, role_names: RoleNames) -> None:
         self._header = header
         self._roles_header = roles_header
-        self._admin_role = admin_role
+        self._role_names = role_names
 
     async def __call__(self, request: Request[Any, Any, Any]) -> Caller:
         values = request.headers.getall(self._header, [])
@@ -71,12 +71,12 @@ class GatewayAuthenticator:
                 "characters",
                 challenge,
             )
-        roles = {
+        roles = (
             role
             for field in request.headers.getall(self._roles_header, [])
             for role in re.split(r"[\s,]+", field)
-        }
-        return Caller(values[0].strip(), admin=self._admin_role in roles)
+        )
+        return Caller.with_roles(values[0].strip(), roles, self._role_names)
 
 
 def _unauthenticated(detail: str, challenge: str) -> ProblemError:
@@ -94,7 +94,7 @@ async def authenticator_for(settings: Settings) -> Authenticator:
     fetched fails the start: a service that could verify no token should not take traffic)."""
     if settings.auth == "gateway":
         return GatewayAuthenticator(
-            settings.auth_header, settings.auth_roles_header, settings.admin_role
+            settings.auth_header, settings.auth_roles_header, settings.role_names
         )
     if settings.auth == "none":
         return anonymous
@@ -112,6 +112,6 @@ async def authenticator_for(settings: Settings) -> Authenticator:
         audience=settings.jwt_audience,
         algorithms=settings.jwt_algorithm_list,
         leeway_seconds=settings.jwt_leeway_seconds,
-        admin_role=settings.admin_role,
+        role_names=settings.role_names,
     )
     return BearerAuthenticator(verifier)

@@ -1,4 +1,4 @@
-"""The create request's body, decoded strictly: what the JSON says, nothing coerced, no member
+"""Request bodies, decoded strictly: what the JSON says, nothing coerced, no member
 named twice.
 
 Litestar's own decoding is lax (`"15"` and `15.0` become the integer 15) and, like any JSON
@@ -9,7 +9,7 @@ the client signs with its idempotency key, so both are refused here instead.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from litestar._openapi.schema_generation import SchemaCreator
@@ -22,6 +22,7 @@ from orders.api.problems import INVALID_BODY, ProblemError
 from orders.domain.commands import OrderRequest
 
 _decoder = msgspec.json.Decoder(OrderRequest)  # strict: no type coercion
+T = TypeVar("T")
 
 
 class _RepeatedMember(Exception):
@@ -30,14 +31,32 @@ class _RepeatedMember(Exception):
 
 def decode_order(raw: bytes) -> OrderRequest:
     """The validated request in `raw`; ProblemError (400) for anything else."""
+    request = _decoded(raw, _decoder)
+    if _may_repeat_a_member(raw, request) and _repeats_a_member(raw):
+        raise _repeated_member()
+    return request
+
+
+def decode_strictly(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    """What `decoder` makes of `raw`, which names no member twice; ProblemError (400) for
+    anything else. For the small bodies of lifecycle commands, where the exact check always
+    runs (a create's body has its own cheaper path, `decode_order`)."""
+    decoded = _decoded(raw, decoder)
+    if _repeats_a_member(raw):
+        raise _repeated_member()
+    return decoded
+
+
+def _decoded(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
     try:
-        request = _decoder.decode(raw)
+        return decoder.decode(raw)
     # ValidationError is a DecodeError; invalid UTF-8 inside a string surfaces as neither.
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ProblemError(INVALID_BODY, str(exc)) from None
-    if _may_repeat_a_member(raw, request) and _repeats_a_member(raw):
-        raise ProblemError(INVALID_BODY, "an object in the body has two members of the same name")
-    return request
+
+
+def _repeated_member() -> ProblemError:
+    return ProblemError(INVALID_BODY, "an object in the body has two members of the same name")
 
 
 def _may_repeat_a_member(raw: bytes, request: OrderRequest) -> bool:

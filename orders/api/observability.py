@@ -60,6 +60,19 @@ def metrics() -> Response[bytes]:
 ORDERS_CREATED = Counter("orders_created_total", "Orders created (first answers only)")
 ORDERS_REJECTED = Counter("orders_rejected_total", "Orders rejected by a business rule")
 REPLAYS = Counter("orders_replays_total", "Requests answered with an outcome already recorded")
+COMMANDS = Counter(
+    "orders_commands_total",
+    "Lifecycle commands by action (pay, ship, deliver, cancel) and outcome: applied, replayed, "
+    "invalid_transition, precondition_failed, amount_mismatch, key_reused, forbidden, "
+    "not_found",
+    ["action", "outcome"],
+)
+
+
+def count_command(action: str, outcome: str) -> None:
+    COMMANDS.labels(action, outcome).inc()
+
+
 KEY_REUSE_CONFLICTS = Counter(
     "orders_key_reuse_conflicts_total", "Requests whose key belonged to another payload"
 )

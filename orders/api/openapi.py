@@ -30,6 +30,7 @@ from orders.api.keys import (
     REQUEST_ID,
     REQUEST_ID_PATTERN,
 )
+from orders.api.preconditions import IF_MATCH_PATTERN
 from orders.api.rendering import REPLAYED_HEADER
 
 
@@ -135,8 +136,46 @@ class CreateOrderOperation(Operation):
     every field of them (a header parameter would hand over only the first of two)."""
 
     def __post_init__(self) -> None:
-        self.parameters = [*_KEY_HEADERS, *(self.parameters or [])]
-        for status, response in (self.responses or {}).items():
-            headers = _ANSWER_HEADERS.get(status)
-            if headers is not None and isinstance(response, OpenAPIResponse):
-                response.headers = {**(response.headers or {}), **headers}
+        _document(self, _KEY_HEADERS, _ANSWER_HEADERS)
+
+
+def _document(
+    operation: Operation,
+    parameters: list[Parameter],
+    answer_headers: dict[str, dict[str, OpenAPIHeader]],
+) -> None:
+    """Add the `parameters` the handler reads itself, and the headers of its answers."""
+    operation.parameters = [*parameters, *(operation.parameters or [])]
+    for status, response in (operation.responses or {}).items():
+        headers = answer_headers.get(status)
+        if headers is not None and isinstance(response, OpenAPIResponse):
+            response.headers = {**(response.headers or {}), **headers}
+
+
+_COMMAND_ANSWER_HEADERS: dict[str, dict[str, OpenAPIHeader]] = {
+    "200": {
+        "ETag": _header("The order's version as a strong entity tag", required=True),
+        REPLAYED_HEADER: _header(_REPLAYED, required=True, enum=["true", "false"]),
+    },
+    "409": {"Retry-After": _header("Seconds to wait before retrying", required=False)},
+    "412": {"ETag": _header("The order's current entity tag", required=True)},
+    "503": {"Retry-After": _RETRY_AFTER},
+}
+_IF_MATCH: Final = Parameter(
+    name="If-Match",
+    param_in=ParamType.HEADER,
+    required=False,
+    description='Optional: the ETag the command expects the order at (`"2"`), compared strongly '
+    "(a weak tag never matches), or `*` for any existing order; otherwise 412, and nothing "
+    "is recorded. A retry whose key is already recorded is replayed whatever it says.",
+    schema=Schema(type=OpenAPIType.STRING, pattern=IF_MATCH_PATTERN),
+)
+
+
+@dataclass
+class LifecycleCommandOperation(Operation):
+    """A lifecycle command: its key headers (required: the key's scope is the caller and the
+    order), If-Match, and the headers of its answers."""
+
+    def __post_init__(self) -> None:
+        _document(self, [*_KEY_HEADERS, _IF_MATCH], _COMMAND_ANSWER_HEADERS)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Final
-from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -15,11 +14,14 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from orders.api import problems
 from orders.api.body import OrderRequestDTO
 from orders.api.keys import IDEMPOTENCY_KEY, REQUEST_ID, request_key
+from orders.api.lifecycle import order_response, parse_order_id
 from orders.api.observability import KEY_REUSE_CONFLICTS, count_outcome
 from orders.api.openapi import CreateOrderOperation, string_parameter
+from orders.api.preconditions import etag, none_match
 from orders.api.problems import ProblemError, problem_spec
 from orders.api.rendering import (
     ORDERS_PATH,
+    CreatedOrder,
     key_reused_problem,
     outcome_response,
 )
@@ -27,6 +29,7 @@ from orders.api.services import Services
 from orders.create_order import KeyReused
 from orders.domain.callers import Caller
 from orders.domain.commands import OrderRequest
+from orders.domain.lifecycle import STATUSES
 from orders.readmodel import OrderPage, OrderView, ReadModel
 from projections.consistency import ProjectionBehind
 
@@ -77,7 +80,7 @@ _UNAUTHENTICATED: Final = problem_spec(
     "`WWW-Authenticate` says what to send"
 )
 _CREATE_RESPONSES: Final = {
-    201: ResponseSpec(OrderView, description="Created, or the recorded creation replayed"),
+    201: ResponseSpec(CreatedOrder, description="Created, or the recorded creation replayed"),
     400: problem_spec("Missing or malformed key, malformed body; nothing is recorded"),
     401: _UNAUTHENTICATED,
     409: problem_spec("The first request with this key is still being written; retry"),
@@ -157,26 +160,32 @@ class OrdersController(Controller):
 
     @get(
         "/{order_id:str}",
-        summary="One order",
-        responses={**_READ_ERRORS, 404: problem_spec("No order of the caller's has this id")},
+        summary="One order, as it stands now",
+        description="Sends the order's version as a strong `ETag`; `If-None-Match` with it "
+        "answers 304.",
+        responses={
+            200: ResponseSpec(OrderView, description="The order"),
+            304: ResponseSpec(None, description="The order is still at the version named"),
+            **_READ_ERRORS,
+            404: problem_spec("No order of the caller's has this id"),
+        },
     )
     async def get_order(
         self,
+        request: Request[Any, Any, Any],
         order_id: FromPath[str],
         caller: NamedDependency[Caller],
         services: NamedDependency[Services],
         consistency: ConsistencyHeader = None,
-    ) -> OrderView:
-        not_found = ProblemError(problems.ORDER_NOT_FOUND, f"there is no order {order_id!r}")
-        try:
-            parsed = UUID(order_id)
-        except ValueError:
-            raise not_found from None
+    ) -> Response[bytes]:
+        parsed = parse_order_id(order_id)
         read_model = await _read_model_after_writes(services.read_model, consistency)
         order = await read_model.get_order(caller, parsed)
         if order is None:
-            raise not_found
-        return order
+            raise ProblemError(problems.ORDER_NOT_FOUND, f"there is no order {order_id!r}")
+        if none_match(request.headers.getall("if-none-match", []), order.version):
+            return Response(b"", status_code=304, headers={"ETag": etag(order.version)})
+        return order_response(order)
 
     @get(
         "/",
@@ -196,10 +205,21 @@ class OrdersController(Controller):
                 schema_extra=string_parameter(pattern=f"^{CURSOR_PATTERN}$"),
             ),
         ] = None,
+        status: Annotated[
+            str | None,
+            QueryParameter(
+                description="Only the orders in this status",
+                schema_extra=string_parameter(enum=list(STATUSES)),
+            ),
+        ] = None,
     ) -> OrderPage:
         cursor = _cursor(after)
+        if status is not None and status not in STATUSES:
+            raise ProblemError(
+                problems.INVALID_PARAMETER, f"`status` is one of {', '.join(STATUSES)}"
+            )
         read_model = await _read_model_after_writes(services.read_model, consistency)
-        return await read_model.list_orders(caller, after=cursor, limit=limit)
+        return await read_model.list_orders(caller, after=cursor, limit=limit, status=status)
 
 
 def _cursor(after: str | None) -> int:

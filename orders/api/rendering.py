@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Final
+from uuid import UUID
 
 import msgspec
 from litestar import Response
 
 from orders.api.problems import KEY_REUSED, MEDIA_TYPE, ORDER_REJECTED, Problem
 from orders.create_order import Outcome
+from orders.domain.commands import ProductLine
 from orders.domain.events import OrderCreated, OrderRejected
-from orders.readmodel import OrderView
 
 ORDERS_PATH: Final = "/api/v1/orders"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
@@ -18,8 +20,22 @@ REPLAYED_HEADER: Final = "Idempotent-Replayed"
 _encoder = msgspec.json.Encoder()
 
 
-def order_view(event: OrderCreated) -> OrderView:
-    return OrderView(
+class CreatedOrder(msgspec.Struct, frozen=True):
+    """The answer to a create: the order as it was created, in the shape every release has
+    answered with, so that a replay is the same bytes whichever release gives it and however
+    the order has moved on since (a read shows it now: `OrderView`)."""
+
+    order_id: UUID
+    request_id: str
+    status: str
+    products: list[ProductLine]
+    shipping_to: str
+    total: int
+    created_at: datetime
+
+
+def created_order(event: OrderCreated) -> CreatedOrder:
+    return CreatedOrder(
         order_id=event.order_id,
         request_id=event.request_id,
         status="created",
@@ -34,12 +50,12 @@ def rejection_problem(event: OrderRejected) -> Problem:
     return ORDER_REJECTED.problem(event.detail, request_id=event.request_id, reason=event.reason)
 
 
-def key_reused_problem(request_id: str) -> Problem:
-    return KEY_REUSED.problem(
-        "this key belongs to another request with a different payload; "
-        "use a new key for a new request",
-        request_id=request_id,
-    )
+def key_reused_problem(
+    request_id: str,
+    detail: str = "this key belongs to another request with a different payload; "
+    "use a new key for a new request",
+) -> Problem:
+    return KEY_REUSED.problem(detail, request_id=request_id)
 
 
 def outcome_response(outcome: Outcome) -> Response[bytes]:
@@ -50,7 +66,7 @@ def outcome_response(outcome: Outcome) -> Response[bytes]:
     if isinstance(event, OrderCreated):
         headers["Location"] = f"{ORDERS_PATH}/{event.order_id}"
         return Response(
-            _encoder.encode(order_view(event)),
+            _encoder.encode(created_order(event)),
             status_code=201,
             media_type="application/json",
             headers=headers,

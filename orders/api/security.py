@@ -17,7 +17,9 @@ def security_schemes(settings: Settings) -> tuple[Components, list[SecurityRequi
             bearer_format="JWT",
             description=f"A JWT from {settings.jwt_issuer} for the audience "
             f"{settings.jwt_audience}; the caller is its `sub`. Callers with the role "
-            f"`{settings.admin_role}` (in `scope`, `scp` or `roles`) read every order.",
+            f"`{settings.admin_role}` (in `scope`, `scp` or `roles`) read every order and may "
+            f"do everything to it; with `{settings.fulfilment_role}`, read every order and "
+            "pay, ship, deliver or cancel it.",
         )
     elif settings.auth == "gateway":
         scheme = SecurityScheme(
@@ -26,7 +28,9 @@ def security_schemes(settings: Settings) -> tuple[Components, list[SecurityRequi
             security_scheme_in="header",
             description="Set by the authenticating gateway in front of the service, never by "
             f"a client: the caller's id. `{settings.auth_roles_header}` carries its roles; "
-            f"`{settings.admin_role}` reads every order.",
+            f"`{settings.admin_role}` reads every order and may do everything to it; "
+            f"`{settings.fulfilment_role}` reads every order and may pay, ship, deliver or "
+            "cancel it.",
         )
     else:
         return Components(), []

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from orders.api.authentication import Authenticator
 from orders.create_order import OrderCreator
 from orders.domain.callers import Caller
+from orders.order_lifecycle import OrderLifecycle
 from orders.readmodel import ReadModel
 
 
@@ -19,6 +20,7 @@ class Services:
 
     authenticate: Authenticator
     creator: OrderCreator
+    lifecycle: OrderLifecycle
     read_model: ReadModel
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from uuid import UUID
 
 from orders.domain.commands import CreateOrder
-from orders.domain.events import OrderCreated, OrderEvent, OrderRejected
+from orders.domain.events import Creation, OrderCreated, OrderRejected
 from orders.domain.fingerprint import fingerprint
 
 MAX_LINES = 100
@@ -14,7 +14,7 @@ MAX_TOTAL = 10**10
 """In minor units: 100,000,000.00 of the currency."""
 
 
-def decide(command: CreateOrder, *, order_id: UUID, now: datetime) -> OrderEvent:
+def decide(command: CreateOrder, *, order_id: UUID, now: datetime) -> Creation:
     """Create the order, or say why not. Either outcome is recorded under the
     caller's key.
 

@@ -73,7 +73,9 @@ class OrderCancelled(_Transition, frozen=True, tag=True):
 
 LifecycleEvent = OrderPaid | OrderShipped | OrderDelivered | OrderCancelled
 LIFECYCLE_EVENTS: Final = (OrderPaid, OrderShipped, OrderDelivered, OrderCancelled)
-OrderEvent = OrderCreated | OrderRejected | LifecycleEvent
+Creation = OrderCreated | OrderRejected
+"""The outcome of a create: the first event of every stream."""
+OrderEvent = Creation | LifecycleEvent
 
 EVENT_TYPES: Final = tuple(cls.__name__ for cls in (OrderCreated, OrderRejected, *LIFECYCLE_EVENTS))
 """Every event type the store holds, by the name it is recorded under."""
@@ -83,11 +85,17 @@ PRIVATE_FIELDS: Final = frozenset({"request_id", "fingerprint"})
 fingerprint. Never shown in a history or published."""
 
 _decoder: msgspec.json.Decoder[OrderEvent] = msgspec.json.Decoder(OrderEvent)
+_creation_decoder: msgspec.json.Decoder[Creation] = msgspec.json.Decoder(Creation)
 
 
 def decode_event(data: bytes) -> OrderEvent:
     """Decode a stored event's data (which carries its own `type` tag)."""
     return _decoder.decode(data)
+
+
+def decode_creation(data: bytes) -> Creation:
+    """Decode the first event of a stream (a ValidationError for any other)."""
+    return _creation_decoder.decode(data)
 
 
 def encode_event(event: OrderEvent) -> bytes:

@@ -49,6 +49,7 @@ TRANSITIONS: Final[dict[tuple[Status, Action], Status]] = {
 """(status, action) -> the status after it; a pair not here is an invalid transition."""
 
 ACTIONS: Final[tuple[Action, ...]] = ("pay", "ship", "deliver", "cancel")
+STATUSES: Final[tuple[Status, ...]] = ("created", "paid", "shipped", "delivered", "cancelled")
 
 STATUS_AFTER: Final[dict[str, Status]] = {
     "OrderCreated": "created",

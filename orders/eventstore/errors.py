@@ -14,12 +14,16 @@ class StreamAlreadyExists(EventStoreError):
 
 
 class WrongExpectedVersion(EventStoreError):
-    """An append expected the stream at one version, and it is at another."""
+    """An append expected the stream at one version, and it is at `actual` (0: no stream),
+    as read after the conflict, in a statement of its own."""
 
-    def __init__(self, stream_id: str, expected: int | str) -> None:
-        super().__init__(f"stream {stream_id!r} is not at the expected version {expected!r}")
+    def __init__(self, stream_id: str, expected: int | str, actual: int) -> None:
+        super().__init__(
+            f"stream {stream_id!r} is at version {actual}, not the expected {expected!r}"
+        )
         self.stream_id = stream_id
         self.expected = expected
+        self.actual = actual
 
 
 class AppendBlocked(EventStoreError):

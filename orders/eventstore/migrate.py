@@ -2,7 +2,10 @@
 
 Files are `NNNN_name.sql` in `orders/eventstore/migrations/`. Each applies in its own
 transaction and is recorded in a ledger with its checksum; one whose applied file has since
-changed is refused rather than guessed at.
+changed is refused rather than guessed at. A file whose first line is
+`-- orders: no transaction` runs outside any transaction, one statement at a time (each ends
+with `;` at the end of a line): what `CREATE INDEX CONCURRENTLY` needs. Such a file must be
+safe to run again from the start, since a crash can stop it between two statements.
 
 Upgrades roll: the migrate Job runs while the previous release still serves, and its pods may
 restart (migrating first) until the new ones replace them. So every migration keeps the
@@ -19,6 +22,7 @@ table keeps exactly 0001-0004, and each migration from 0005 on is recorded in
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -33,10 +37,16 @@ from orders.eventstore.store import driver_errors
 log = logging.getLogger(__name__)
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+NO_TRANSACTION = "-- orders: no transaction"
+_STATEMENT_END = re.compile(r";[ \t]*$", re.MULTILINE)
 
 # Any fixed 64-bit number of our own: every process that migrates takes the same lock, so N
 # replicas starting together apply each file exactly once while the others wait.
 MIGRATION_LOCK_ID = 7_410_253_870_001
+# The others wait by trying again, not in pg_advisory_lock: a session blocked in a statement
+# holds a snapshot, CREATE INDEX CONCURRENTLY waits for every older snapshot to go, and the
+# two would wait for each other (a deadlock that PostgreSQL breaks by failing one of them).
+LOCK_RETRY_SECONDS = 0.2
 
 # The last version recorded in `schema_migrations`; later ones go to the second ledger.
 LAST_IN_FIRST_LEDGER = 4
@@ -81,6 +91,20 @@ class Migration:
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
+    @property
+    def transactional(self) -> bool:
+        return not self.sql.startswith(NO_TRANSACTION)
+
+    def statements(self) -> list[str]:
+        """A no-transaction migration's statements, in order (comment-only pieces dropped)."""
+        pieces = (piece.strip() for piece in _STATEMENT_END.split(self.sql))
+        return [piece for piece in pieces if any(_is_sql(line) for line in piece.splitlines())]
+
+
+def _is_sql(line: str) -> bool:
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith("--")
+
 
 def bundled_migrations() -> list[Migration]:
     """The migrations shipped with this code, in version order."""
@@ -98,7 +122,7 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
     A database ahead of the code gets nothing applied, and the log says so.
     """
     known = bundled_migrations() if migrations is None else migrations
-    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+    await _take_migration_lock(conn)
     try:
         # Only when missing: even `IF NOT EXISTS` needs the right to create tables, which the
         # service's own role (0004) lacks, and `orders serve` migrates before it serves.
@@ -116,13 +140,26 @@ async def migrate(conn: asyncpg.Connection, migrations: list[Migration] | None =
         for migration in known:
             if migration.version in applied:
                 continue
-            async with conn.transaction():
-                await conn.execute(migration.sql)
+            if migration.transactional:
+                async with conn.transaction():
+                    await conn.execute(migration.sql)
+                    await _record(conn, migration)
+            else:
+                for statement in migration.statements():
+                    await conn.execute(statement)
                 await _record(conn, migration)
             done.append(migration.version)
         return done
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
+
+
+async def _take_migration_lock(conn: asyncpg.Connection) -> None:
+    """Wait for the migration lock by trying it again and again (see LOCK_RETRY_SECONDS)."""
+    while True:
+        if await conn.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_ID):
+            return
+        await asyncio.sleep(LOCK_RETRY_SECONDS)
 
 
 async def _record(conn: asyncpg.Connection, migration: Migration) -> None:

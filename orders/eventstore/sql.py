@@ -72,6 +72,9 @@ SELECT position, stream_id, version, event_type, data, metadata, tx_id, recorded
 FROM events WHERE stream_id = ANY($1::text[]) AND version = 1
 """
 
+# A stream's current version (0: no stream), read after a conflicting append.
+STREAM_VERSION = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1"
+
 READ_STREAM = """
 SELECT position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
 FROM events WHERE stream_id = $1 ORDER BY version

@@ -51,10 +51,11 @@ MAX_SUMMARY: Final = 255
 
 _IGNORED = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.DOTALL)
 _TABLE = r'"?[A-Za-z_][\w.]*+"?'
-# An operation keyword, or a table: written after INTO or UPDATE (but not the SET of
-# `DO UPDATE SET`), read after FROM or JOIN (but not a function, such as `unnest(...)`).
+# An operation keyword (a whole word: not the start of `updated_at`), or a table: written
+# after INTO or UPDATE (but not the SET of `DO UPDATE SET`), read after FROM or JOIN (but not
+# a function, such as `unnest(...)`).
 _SUMMARY_PART = re.compile(
-    r"\b(?:(?P<operation>SELECT|INSERT|UPDATE|DELETE|MERGE)"
+    r"\b(?:(?P<operation>SELECT|INSERT|UPDATE|DELETE|MERGE)\b"
     rf"|(?:INTO|(?<=UPDATE))\s+(?!SET\b)(?P<written>{_TABLE})"
     rf"|(?:FROM|JOIN)\s+(?P<read>{_TABLE})(?!\s*\())",
     re.IGNORECASE,

@@ -121,13 +121,22 @@ class EventStore:
                     continue
                 if expected == NO_STREAM:
                     raise StreamAlreadyExists(stream_id) from None
-                raise WrongExpectedVersion(stream_id, expected) from None
+                raise await self._wrong_version(stream_id, expected) from None
             if not rows:
-                raise WrongExpectedVersion(stream_id, expected)
+                raise await self._wrong_version(stream_id, expected)
             if self._notifier is not None:
                 self._notifier.poke()
-            return [_recorded(row) for row in rows]
+            return [recorded_event(row) for row in rows]
         raise AssertionError("unreachable: the loop returns or raises")
+
+    async def _wrong_version(
+        self, stream_id: str, expected: ExpectedVersion
+    ) -> WrongExpectedVersion:
+        """The conflict, with the stream's version as a new statement (a new snapshot, which
+        sees the writer that won) reads it."""
+        with driver_errors(stream_id):
+            actual: int = await self._pool.fetchval(sql.STREAM_VERSION, stream_id)
+        return WrongExpectedVersion(stream_id, expected, actual)
 
     async def start_stream(self, stream_id: str, event: NewEvent, *, then: str = "") -> StreamStart:
         """Append `event` as the first of a new stream or, if the stream exists, return its
@@ -170,13 +179,15 @@ class EventStore:
                 [e.data for e in events],
                 [e.metadata for e in events],
             )
-        found = {row["stream_id"]: StreamStart(_recorded(row), row["started"]) for row in rows}
+        found = {row["stream_id"]: StreamStart(recorded_event(row), row["started"]) for row in rows}
         if len(found) < len(stream_ids):
             # Winners that committed after the statement's snapshot: a new statement sees them.
             late = [stream_id for stream_id in stream_ids if stream_id not in found]
             with driver_errors(None):
                 rows = await self._pool.fetch(sql.READ_FIRST_EVENTS, late)
-            found.update((row["stream_id"], StreamStart(_recorded(row), False)) for row in rows)
+            found.update(
+                (row["stream_id"], StreamStart(recorded_event(row), False)) for row in rows
+            )
             if len(found) < len(stream_ids):
                 raise StoreUnavailable(f"{len(late)} streams conflicted but cannot be read")
         if self._notifier is not None and any(start.started for start in found.values()):
@@ -193,13 +204,13 @@ class EventStore:
         """Every event of `stream_id` in version order; empty if the stream does not exist."""
         with driver_errors(stream_id):
             rows = await self._pool.fetch(sql.READ_STREAM, stream_id)
-        return [_recorded(row) for row in rows]
+        return [recorded_event(row) for row in rows]
 
     async def read_all(self, after: Position = START, limit: int = 1000) -> list[RecordedEvent]:
         """Up to `limit` events after `after`, gap-safe (see `sql.READ_ALL`)."""
         with driver_errors(None):
             rows = await self._pool.fetch(sql.READ_ALL, after.tx_id, after.position, limit)
-        return [_recorded(row) for row in rows]
+        return [recorded_event(row) for row in rows]
 
     async def head(self) -> Position:
         """The position of the newest event `read_all` can return now (START when empty)."""
@@ -225,7 +236,8 @@ def _expected_number(expected: ExpectedVersion) -> int | None:
     raise ValueError(f"not an expected version: {expected!r}")
 
 
-def _recorded(row: asyncpg.Record) -> RecordedEvent:
+def recorded_event(row: asyncpg.Record) -> RecordedEvent:
+    """A row with the columns of `events` as a RecordedEvent."""
     return RecordedEvent(
         position=row["position"],
         stream_id=row["stream_id"],

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 import jwt
 
-from orders.domain.callers import Caller, is_valid_owner
+from orders.domain.callers import Caller, RoleNames, is_valid_owner
 from orders.identity.signing_keys import SigningKeyError, SigningKeys
 
 MAX_TOKEN_LENGTH: Final = 8192
@@ -32,7 +32,7 @@ class TokenVerifier:
         audience: str,
         algorithms: Sequence[str],
         leeway_seconds: float,
-        admin_role: str,
+        role_names: RoleNames,
         remembered: int = 10_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -41,7 +41,7 @@ class TokenVerifier:
         self._audience = audience
         self._algorithms = list(algorithms)
         self._leeway = leeway_seconds
-        self._admin_role = admin_role
+        self._role_names = role_names
         self._capacity = remembered
         self._clock = clock
         self._verified: dict[str, tuple[Caller, float]] = {}
@@ -86,7 +86,7 @@ class TokenVerifier:
         subject = claims["sub"]
         if not isinstance(subject, str) or not is_valid_owner(subject):
             raise InvalidToken("`sub` must be 1 to 255 printable characters")
-        return Caller(subject, admin=self._admin_role in _roles(claims))
+        return Caller.with_roles(subject, _roles(claims), self._role_names)
 
     def _remember(self, token: str, caller: Caller, expires: float) -> None:
         if self._capacity <= 0:

@@ -84,3 +84,34 @@ async def row_counts(pool: asyncpg.Pool) -> tuple[int, int]:
     row = await pool.fetchrow("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM orders)")
     assert row is not None
     return row[0], row[1]
+
+
+async def send_command(
+    client: httpx.AsyncClient,
+    order_id: str,
+    action: str,
+    body: object = None,
+    key: str | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """POST a lifecycle command (`body` JSON-encoded, `{}` when None) with `key` as
+    Idempotency-Key (a new one when None)."""
+    content = msgspec.json.encode({} if body is None else body)
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    sent["Idempotency-Key"] = new_key() if key is None else key
+    return await client.post(f"{ORDERS}/{order_id}/{action}", content=content, headers=sent)
+
+
+def payment(total: int = 3250, reference: str = "psp-1") -> dict[str, object]:
+    """A pay body for `order_body()`'s total (2 x 1500 + 250)."""
+    return {"amount": total, "reference": reference}
+
+
+SHIPMENT: Final = {"carrier": "DHL", "tracking": "JJD000390007"}
+
+
+def as_read(created: dict[str, Any]) -> dict[str, Any]:
+    """A create's answer as a read of the new order shows it: at version 1, last changed when
+    it was created."""
+    return {**created, "version": 1, "updated_at": created["created_at"]}

@@ -7,7 +7,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.api.helpers import ORDERS, assert_problem, new_key, order_body, post_order
+from tests.api.helpers import ORDERS, as_read, assert_problem, new_key, order_body, post_order
 
 
 async def create_orders(client: httpx.AsyncClient, n: int) -> list[str]:
@@ -42,7 +42,7 @@ async def test_an_order_is_read_by_its_id(client: httpx.AsyncClient) -> None:
 
     assert read.status_code == 200
     assert read.headers["content-type"] == "application/json"
-    assert read.json() == created.json()
+    assert read.json() == as_read(created.json())
 
 
 async def test_an_unknown_order_id_is_a_404_problem(client: httpx.AsyncClient) -> None:

@@ -29,9 +29,20 @@ OPERATIONS = [
     ("GET", f"{ORDERS}/health"),
     ("GET", "/health/live"),
     ("GET", "/health/ready"),
+    *(
+        ("POST", f"{ORDERS}/{{order_id}}/{action}")
+        for action in ("pay", "ship", "deliver", "cancel")
+    ),
+    ("GET", f"{ORDERS}/{{order_id}}/history"),
 ]
-# Operations without any parameter or body have no invalid input to generate.
-WITHOUT_INPUT = {("GET", f"{ORDERS}/health"), ("GET", "/health/live"), ("GET", "/health/ready")}
+# Operations without any parameter or body (or only a path's free text) have no invalid input
+# to generate.
+WITHOUT_INPUT = {
+    ("GET", f"{ORDERS}/health"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+    ("GET", f"{ORDERS}/{{order_id}}/history"),
+}
 RUNS = [(*op, GenerationMode.POSITIVE) for op in OPERATIONS] + [
     (*op, GenerationMode.NEGATIVE) for op in OPERATIONS if op not in WITHOUT_INPUT
 ]

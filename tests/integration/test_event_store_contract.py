@@ -60,14 +60,16 @@ async def test_exact_version_appends_only_at_that_version(store: EventStore) -> 
     appended = await store.append(stream, [event(2)], 1)
     assert [e.version for e in appended] == [2]
     for stale_or_ahead in (0, 1, 3, 7):
-        with pytest.raises(WrongExpectedVersion):
+        with pytest.raises(WrongExpectedVersion) as refused:
             await store.append(stream, [event(9)], stale_or_ahead)
+        assert refused.value.actual == 2, "the conflict reports the stream's real version"
     assert [e.version for e in await store.read_stream(stream)] == [1, 2]
 
 
 async def test_exact_version_on_a_missing_stream_is_refused(store: EventStore) -> None:
-    with pytest.raises(WrongExpectedVersion):
+    with pytest.raises(WrongExpectedVersion) as refused:
         await store.append(new_stream(), [event(1)], 3)
+    assert refused.value.actual == 0
 
 
 async def test_any_appends_at_the_end_whatever_the_version(store: EventStore) -> None:

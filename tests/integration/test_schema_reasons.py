@@ -49,6 +49,14 @@ STATEMENTS: Final[list[tuple[str, tuple[Any, ...]]]] = [
     (readmodel.GET_ORDER, ("alice", uuid.uuid4())),
     (readmodel.LIST_ORDERS, ("alice", 0, 50)),
     (readmodel.LIST_ORDERS_OF_ANYONE, (0, 50)),
+    (readmodel.LIST_ORDERS_IN_STATUS, ("alice", 0, 50, "paid")),
+    (readmodel.LIST_ORDERS_OF_ANYONE_IN_STATUS, (0, 50, "paid")),
+    (readmodel.ORDER_EVENTS, (uuid.uuid4(),)),
+    (
+        store_sql.APPEND.format(then=projections.orders.INLINE),
+        ("a-key", 1, ["OrderPaid"], [b"{}"], [b"{}"]),
+    ),
+    (store_sql.STREAM_VERSION, ("a-key",)),
     (readmodel.COUNT_ORDERS, ("alice",)),
 ]
 

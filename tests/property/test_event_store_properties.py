@@ -132,6 +132,9 @@ async def test_racing_appends_keep_every_stream_contiguous_and_every_success_dur
         if isinstance(outcome, Exception):
             loser = StreamAlreadyExists if attempt.expected == NO_STREAM else WrongExpectedVersion
             assert type(outcome) is loser, f"{attempt} failed with {outcome!r}"
+            if isinstance(outcome, WrongExpectedVersion):
+                # Read after the conflict: the winner's version, never a guess.
+                assert 0 <= outcome.actual <= len(stored[stream_id])
             event("an append lost")
             continue
         versions = [e.version for e in outcome]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from orders.create_order import RecordedOutcomes
 from orders.domain.events import OrderRejected
+from orders.recorded_outcomes import RecordedOutcomes
 
 
 def rejection(key: str) -> OrderRejected:
@@ -13,7 +13,7 @@ def rejection(key: str) -> OrderRejected:
 
 
 def test_the_oldest_outcome_is_forgotten_first_when_full() -> None:
-    outcomes = RecordedOutcomes(capacity=2)
+    outcomes: RecordedOutcomes[str, OrderRejected] = RecordedOutcomes(capacity=2)
     for key in ("a", "b", "c"):
         outcomes.remember(key, rejection(key))
 
@@ -23,7 +23,7 @@ def test_the_oldest_outcome_is_forgotten_first_when_full() -> None:
 
 
 def test_a_capacity_of_zero_remembers_nothing() -> None:
-    outcomes = RecordedOutcomes(capacity=0)
+    outcomes: RecordedOutcomes[str, OrderRejected] = RecordedOutcomes(capacity=0)
     outcomes.remember("a", rejection("a"))
 
     assert outcomes.get("a") is None

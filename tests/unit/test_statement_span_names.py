@@ -23,9 +23,10 @@ from orders.eventstore.statement_spans import MAX_SUMMARY, connection_attributes
         ),
         (
             sql.START_STREAMS.format(then=projections.orders.INLINE),
-            "INSERT events SELECT INSERT orders SELECT new_events INSERT order_counts "
-            "SELECT projected_orders UPDATE INSERT owner_order_counts SELECT projected_orders "
-            "UPDATE SELECT new_events SELECT events SELECT new_events",
+            "INSERT events SELECT SELECT new_events INSERT orders SELECT new_events changes "
+            "UPDATE UPDATE orders changes SELECT new_events INSERT order_counts SELECT "
+            "projected_orders UPDATE INSERT owner_order_counts SELECT projected_orders UPDATE "
+            "SELECT new_events",
         ),
     ],
 )

@@ -1,0 +1,180 @@
+"""The lifecycle use case: pay, ship, deliver or cancel an order, exactly once per caller's key.
+
+Every command runs the same way: find the order and its stream, fold the stream, look the
+caller's key up in it (a retry replays what the key recorded), check the precondition, decide,
+and append the one new event at the version read (compare-and-set on the unique (stream,
+version)). A writer that loses the race reads the stream again and decides again, so of two
+different commands racing on one order one makes the transition and the other is answered
+from the order as the winner left it; two racers with one key both get the winner's outcome.
+The key and the payload's fingerprint are in the appended event itself: one statement records
+the transition and what a retry needs, and no separate keyspace can disagree with the stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Final, NamedTuple
+from uuid import UUID
+
+from orders.domain.callers import Caller
+from orders.domain.commands import OrderCommand
+from orders.domain.events import OrderEvent, decode_event, encode_event, event_type
+from orders.domain.fingerprint import command_fingerprint
+from orders.domain.lifecycle import (
+    Action,
+    KeyReused,
+    NotAnOrder,
+    OrderState,
+    decide,
+    evolve,
+    fold,
+    may,
+    recorded_command,
+)
+from orders.eventstore import AppendBlocked, EventStore, NewEvent, WrongExpectedVersion
+from orders.readmodel import LocatedOrder, OrderView, ReadModel
+from orders.recorded_outcomes import RecordedOutcomes
+
+# Each lost race re-reads the stream, where the winner's event usually settles the command (a
+# replay, a refusal, a failed precondition); only a stream written faster than it can be read
+# exhausts this, and that answers 409 with Retry-After, as a stuck first request does.
+_ATTEMPTS: Final = 8
+
+
+class CommandOutcome(NamedTuple):
+    """The order as the command left it, and whether this call merely replayed the command."""
+
+    view: OrderView
+    replayed: bool
+
+
+class _Recorded(NamedTuple):
+    fingerprint: str
+    view: OrderView
+
+
+class OrderNotFound(Exception):
+    """No order with this id that the caller may see."""
+
+
+class Forbidden(Exception):
+    """The caller may see the order but not do this to it."""
+
+    def __init__(self, action: Action) -> None:
+        super().__init__(f"the caller may not {action} this order")
+        self.action = action
+
+
+class PreconditionFailed(Exception):
+    """`If-Match` named another version than the order's current one."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"the order is at version {version}")
+        self.version = version
+
+
+class IfMatch(NamedTuple):
+    """A parsed `If-Match`: any existing order (`*`), or one of these versions."""
+
+    any: bool
+    versions: frozenset[int]
+
+    def matches(self, version: int) -> bool:
+        return self.any or version in self.versions
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OrderLifecycle:
+    """Runs lifecycle commands over the store, finding orders through the read model."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        read_model: ReadModel,
+        *,
+        inline_projection: str = "",
+        clock: Callable[[], datetime] = _utc_now,
+        remembered: int = 10_000,
+    ) -> None:
+        self._store = store
+        self._read_model = read_model
+        self._then = inline_projection
+        self._clock = clock
+        self._recorded: RecordedOutcomes[tuple[str, UUID, str], _Recorded] = RecordedOutcomes(
+            remembered
+        )
+
+    def replay_from_memory(
+        self, caller: Caller, order_id: UUID, command: OrderCommand
+    ) -> CommandOutcome | None:
+        """The outcome this process saw `command`'s key record on the order, if it did;
+        KeyReused if that key recorded another command or payload."""
+        known = self._recorded.get((caller.owner, order_id, command.request_id))
+        if known is None:
+            return None
+        if known.fingerprint != command_fingerprint(command.request):
+            raise KeyReused(command.request_id)
+        return CommandOutcome(known.view, replayed=True)
+
+    async def locate(self, caller: Caller, order_id: UUID, action: Action) -> LocatedOrder:
+        """The order, once every write acknowledged before is readable; OrderNotFound when the
+        caller may not see it, Forbidden when it may see it but not do `action` to it."""
+        await self._read_model.wait_for_writes()
+        located = await self._read_model.locate(caller, order_id)
+        if located is None:
+            raise OrderNotFound
+        if not may(caller, action, located.owner):
+            raise Forbidden(action)
+        return located
+
+    async def run(
+        self,
+        caller: Caller,
+        order: LocatedOrder,
+        command: OrderCommand,
+        if_match: IfMatch | None = None,
+    ) -> CommandOutcome:
+        """Replay what the command's key recorded on `order`, or decide and append.
+
+        Raises KeyReused, PreconditionFailed, the domain's InvalidTransition and
+        AmountMismatch, or the store's AppendBlocked and StoreUnavailable.
+        """
+        stream_id = order.events[0].stream_id
+        recorded = order.events
+        for _ in range(_ATTEMPTS):
+            events = [decode_event(event.data) for event in recorded]
+            state = _fold(events)
+            known = recorded_command(state, command)
+            if known is not None:
+                view = OrderView.of(_fold(events, upto=known.version))
+                self._remember(caller, command, view)
+                return CommandOutcome(view, replayed=True)
+            if if_match is not None and not if_match.matches(state.version):
+                raise PreconditionFailed(state.version)
+            event = decide(state, command, now=self._clock())
+            new_event = NewEvent(event_type(event), encode_event(event))
+            try:
+                await self._store.append(stream_id, [new_event], state.version, then=self._then)
+            except WrongExpectedVersion:
+                recorded = await self._store.read_stream(stream_id)
+                continue
+            view = OrderView.of(evolve(state, event, state.version + 1))
+            self._remember(caller, command, view)
+            return CommandOutcome(view, replayed=False)
+        raise AppendBlocked(stream_id)
+
+    def _remember(self, caller: Caller, command: OrderCommand, view: OrderView) -> None:
+        key = (caller.owner, view.order_id, command.request_id)
+        self._recorded.remember(key, _Recorded(command_fingerprint(command.request), view))
+
+
+def _fold(events: list[OrderEvent], *, upto: int | None = None) -> OrderState:
+    try:
+        return fold(events, upto=upto)
+    except NotAnOrder:
+        # The read model holds only created orders, and streams are append-only.
+        raise AssertionError("an order's stream does not hold an order") from None
