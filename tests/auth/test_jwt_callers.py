@@ -9,12 +9,15 @@ import httpx
 
 from tests.api.helpers import (
     ORDERS,
+    SHIPMENT,
     as_read,
     assert_problem,
     assert_replays,
     new_key,
     order_body,
+    payment,
     post_order,
+    send_command,
 )
 from tests.auth.tokens import bearer
 
@@ -175,3 +178,19 @@ async def test_the_owner_is_recorded_in_the_event_and_the_read_model(
     )
 
     assert row is not None and row["in_event"] == row["in_read_model"] == alice
+
+
+async def test_a_tokens_fulfilment_role_pays_another_callers_order(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await post_order(client, order_body(), new_key(), headers=bearer(caller()))
+    order_id = created.json()["order_id"]
+    clerk = bearer(caller(), roles=["orders:fulfilment"])
+
+    paid = await send_command(client, order_id, "pay", payment(), headers=clerk)
+    by_owner_token = await send_command(
+        client, order_id, "ship", SHIPMENT, headers=bearer(caller())
+    )
+
+    assert paid.status_code == 200 and paid.json()["status"] == "paid"
+    assert_problem(by_owner_token, 404, "order-not-found")
