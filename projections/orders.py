@@ -19,14 +19,16 @@ from typing import Final, NamedTuple
 from orders.domain.lifecycle import STATUS_AFTER
 
 NAME: Final = "orders"
-"""The projection's name (metrics, the leader lock, the rebuild)."""
+"""The projection's name: its metrics, the checkpoint reads wait on, the rebuild's lock."""
 
 CHECKPOINT: Final = "orders_lifecycle"
-"""The checkpoint this release's projector moves and its reads wait for. The previous
-release's projector moved (and, while it runs, still moves) NAME's checkpoint past lifecycle
-events it does not know, so NAME's stands only for the creations applied (see migration 0007).
-This release's projector moves NAME's too, so the previous release's reads keep seeing it move
-once its projector is gone."""
+"""Where this release's projector reads from. The previous release's projector moved (and,
+while it runs, still moves) NAME's checkpoint past lifecycle events it does not know, so NAME's
+cannot tell this projector what it has applied (see migration 0007). This projector moves
+NAME's too, so NAME's still says "every event up to here is in the read model" to every reader
+that waits on it (reads of both releases): exactly so once the previous projector is gone;
+while it still runs, for creations (a status change it skipped shows once this projector has
+applied it)."""
 
 
 class Tables(NamedTuple):

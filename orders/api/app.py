@@ -74,7 +74,7 @@ def create_app(settings: Settings, database_url: str, tracing: Tracing | None = 
             read_your_writes = ReadYourWrites(
                 pool,
                 database_url,
-                checkpoint_name=projections.orders.CHECKPOINT,
+                checkpoint_name=projections.orders.NAME,
                 wait_seconds=settings.read_wait_seconds,
             )
             read_your_writes.start()

@@ -231,3 +231,65 @@ async def test_a_failing_migration_is_rolled_back_and_not_recorded(
     assert await recorded(empty_db) == bundled_ledger()
     assert not await empty_db.fetchval("SELECT to_regclass('half_done') IS NOT NULL")
     assert await migration_lock_holders(empty_db) == 0
+
+
+def no_transaction(version: int, *statements: str) -> Migration:
+    body = "\n".join(f"{statement};" for statement in statements)
+    return Migration(version, "concurrent", f"-- orders: no transaction\n-- why\n{body}\n")
+
+
+async def test_a_no_transaction_migration_builds_an_index_concurrently(
+    empty_db: asyncpg.Connection,
+) -> None:
+    known = bundled_migrations()
+    build = no_transaction(
+        known[-1].version + 1,
+        "DROP INDEX CONCURRENTLY IF EXISTS events_type_idx",
+        "CREATE INDEX CONCURRENTLY events_type_idx ON events (event_type)",
+    )
+
+    await migrate(empty_db, [*known, build])
+
+    assert await empty_db.fetchval(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = 'events_type_idx'::regclass"
+    )
+    assert (build.version, build.name, build.checksum) in await recorded(empty_db)
+
+
+async def test_an_interrupted_concurrent_build_is_built_again_by_the_next_run(
+    empty_db: asyncpg.Connection,
+) -> None:
+    known = bundled_migrations()
+    await migrate(empty_db, known)
+    await empty_db.execute("CREATE TABLE scratch (n integer)")
+    await empty_db.execute("INSERT INTO scratch VALUES (1), (1)")
+    build = no_transaction(
+        known[-1].version + 1,
+        "DROP INDEX CONCURRENTLY IF EXISTS scratch_n_key",
+        "CREATE UNIQUE INDEX CONCURRENTLY scratch_n_key ON scratch (n)",
+    )
+
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await migrate(empty_db, [*known, build])
+    # What a failed concurrent build leaves: an invalid index, and nothing recorded.
+    assert not await empty_db.fetchval(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = 'scratch_n_key'::regclass"
+    )
+    assert await pending_migrations(empty_db, [*known, build]) == [build.version]
+
+    await empty_db.execute("DELETE FROM scratch WHERE ctid = (SELECT min(ctid) FROM scratch)")
+    assert await migrate(empty_db, [*known, build]) == [build.version]
+    assert await empty_db.fetchval(
+        "SELECT indisvalid FROM pg_index WHERE indexrelid = 'scratch_n_key'::regclass"
+    )
+    assert await migration_lock_holders(empty_db) == 0
+
+
+def test_a_no_transaction_migrations_statements_are_split_at_line_ends() -> None:
+    migration = no_transaction(9, "SELECT 1", "COMMENT ON TABLE t IS 'a; b'")
+    assert migration.statements() == [
+        "-- orders: no transaction\n-- why\nSELECT 1",
+        "COMMENT ON TABLE t IS 'a; b'",
+    ]
+    assert not migration.transactional
+    assert all(m.transactional for m in bundled_migrations() if m.version != 8)

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,27 @@ import asyncpg
 import msgspec
 
 from orders.create_order import OrderCreator
-from orders.domain.commands import OrderRequest
-from orders.domain.events import OrderCreated, decode_event
-from orders.eventstore import START, EventStore
-from projections.orders import LIVE, Tables
-from tests.processes.services import ORDERS_COMMAND, service_environment
+from orders.domain import lifecycle
+from orders.domain.commands import (
+    CancelRequest,
+    DeliverRequest,
+    LifecycleRequest,
+    OrderCommand,
+    OrderRequest,
+    PayRequest,
+    ShipRequest,
+)
+from orders.domain.events import (
+    LIFECYCLE_EVENTS,
+    OrderCreated,
+    decode_event,
+    encode_event,
+    event_type,
+)
+from orders.domain.streams import order_stream_id
+from orders.eventstore import START, EventStore, NewEvent
+from projections.orders import CHECKPOINT, LIVE, Tables
+from tests.processes.services import THIS_RELEASE, Release, service_environment
 
 ORDER_REQUEST = msgspec.convert(
     {
@@ -34,35 +50,47 @@ ORDER_REQUEST = msgspec.convert(
     OrderRequest,
 )
 
-Row = tuple[str, str, str, Any, str, int, datetime, int]
+Row = tuple[str, str, str, Any, str, int, datetime, int, int, datetime]
 """An `orders` row without its key: owner, request id, status, products, shipping to, total,
-created at, position."""
+created at, position, version, last change."""
 
 # A few callers, the anonymous one among them, so that every projection test covers owners.
 OWNERS = ("", "alice", "§3:b:c", "名前")
 
 
 async def fold(store: EventStore) -> dict[uuid.UUID, Row]:
-    """The `orders` table the events imply, computed in Python from `read_all`."""
-    rows: dict[uuid.UUID, Row] = {}
+    """The `orders` table the events imply, computed in Python from `read_all` with the
+    domain's own fold (what a command's answer shows)."""
+    states: dict[uuid.UUID, lifecycle.OrderState] = {}
+    positions: dict[uuid.UUID, int] = {}
     after = START
     while batch := await store.read_all(after, limit=1000):
         for recorded in batch:
             event = decode_event(recorded.data)
-            if isinstance(event, OrderCreated) and event.order_id not in rows:
-                products = msgspec.to_builtins(event.products)
-                rows[event.order_id] = (
-                    event.owner,
-                    event.request_id,
-                    "created",
-                    products,
-                    event.shipping_to,
-                    event.total,
-                    event.created_at,
-                    recorded.position,
-                )
+            if isinstance(event, OrderCreated):
+                states[event.order_id] = lifecycle.start(event)
+                positions[event.order_id] = recorded.position
+            elif isinstance(event, LIFECYCLE_EVENTS):
+                state = states[event.order_id]
+                states[event.order_id] = lifecycle.evolve(state, event, recorded.version)
         after = batch[-1].checkpoint
-    return rows
+    return {order_id: _row(state, positions[order_id]) for order_id, state in states.items()}
+
+
+def _row(state: lifecycle.OrderState, position: int) -> Row:
+    created = state.created
+    return (
+        created.owner,
+        created.request_id,
+        state.status,
+        msgspec.to_builtins(created.products),
+        created.shipping_to,
+        created.total,
+        created.created_at,
+        position,
+        state.version,
+        state.updated_at,
+    )
 
 
 async def table(
@@ -70,7 +98,8 @@ async def table(
 ) -> dict[uuid.UUID, Row]:
     """An `orders` table (the live one by default), shaped as `fold` shapes the events."""
     columns = (
-        "order_id, owner, request_id, status, products, shipping_to, total, created_at, position"
+        "order_id, owner, request_id, status, products, shipping_to, total, created_at, position,"
+        " version, coalesce(updated_at, created_at) AS updated_at"
     )
     records = await conn.fetch(f"SELECT {columns} FROM {name}")  # noqa: S608 (our own names)
     return {
@@ -83,6 +112,8 @@ async def table(
             r["total"],
             r["created_at"],
             r["position"],
+            r["version"],
+            r["updated_at"],
         )
         for r in records
     }
@@ -144,21 +175,60 @@ async def eventually(
         await asyncio.sleep(0.02)
 
 
-async def checkpoint_position(pool: asyncpg.Pool, name: str = "orders") -> int:
+async def checkpoint_position(pool: asyncpg.Pool, name: str = CHECKPOINT) -> int:
     position: int | None = await pool.fetchval(
         "SELECT position FROM projection_checkpoints WHERE projection = $1", name
     )
     return position or 0
 
 
-async def caught_up(pool: asyncpg.Pool) -> bool:
-    """Whether the `orders` checkpoint covers every event."""
+async def caught_up(pool: asyncpg.Pool, name: str = CHECKPOINT) -> bool:
+    """Whether the checkpoint `name` (this release's projector's) covers every event."""
     lag: int = await pool.fetchval(
         "SELECT count(*) FROM events e LEFT JOIN projection_checkpoints c"
-        " ON c.projection = 'orders'"
-        " WHERE c.projection IS NULL OR (e.tx_id, e.position) > (c.tx_id, c.position)"
+        " ON c.projection = $1"
+        " WHERE c.projection IS NULL OR (e.tx_id, e.position) > (c.tx_id, c.position)",
+        name,
     )
     return lag == 0
+
+
+# The commands `move_orders` sends, by an order's index: every path through the lifecycle.
+_PATHS: tuple[tuple[LifecycleRequest, ...], ...] = (
+    (),
+    (PayRequest(amount=3000, reference="psp"),),
+    (PayRequest(amount=3000, reference="psp"), ShipRequest(carrier="DHL", tracking="1")),
+    (
+        PayRequest(amount=3000, reference="psp"),
+        ShipRequest(carrier="DHL", tracking="1"),
+        DeliverRequest(),
+    ),
+    (CancelRequest(reason="changed mind"),),
+    (PayRequest(amount=3000, reference="psp"), CancelRequest()),
+)
+
+
+async def move_orders(store: EventStore, keys: list[str], *, then: str = "") -> int:
+    """Move the orders of `keys` (as one `create_orders` call returned them) along the
+    lifecycle, each by its index along one of every path there is, appending each event at its
+    stream's next version as a command would (with `then`, the inline projection, or none);
+    return how many events that appended."""
+    appended = 0
+    for i, key in enumerate(keys):
+        stream_id = order_stream_id(OWNERS[i % len(OWNERS)], key)
+        for step, request in enumerate(_PATHS[i % len(_PATHS)]):
+            recorded = await store.read_stream(stream_id)
+            state = lifecycle.fold([decode_event(e.data) for e in recorded])
+            command = OrderCommand(request_id=f"move-{step}", by=state.owner, request=request)
+            event = lifecycle.decide(state, command, now=datetime.now(UTC))
+            await store.append(
+                stream_id,
+                [NewEvent(event_type(event), encode_event(event))],
+                state.version,
+                then=then,
+            )
+            appended += 1
+    return appended
 
 
 @dataclass
@@ -182,14 +252,19 @@ class OrdersProcess:
 
 @contextlib.contextmanager
 def orders_process(
-    database_url: str, log_dir: Path, *args: str, env: dict[str, str] | None = None
+    database_url: str,
+    log_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    release: Release = THIS_RELEASE,
 ) -> Iterator[OrdersProcess]:
-    """`orders <args>` against `database_url`, killed (SIGKILL) on leaving if still running."""
+    """`orders <args>` (of `release`) against `database_url`, killed (SIGKILL) on leaving if
+    still running."""
     log_path = log_dir / f"orders-{args[0]}-{uuid.uuid4().hex[:8]}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [str(ORDERS_COMMAND), *args],
-            env=service_environment(database_url, env or {}),
+            [*release.command, *args],
+            env=service_environment(database_url, {**release.env, **(env or {})}),
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,

@@ -1,5 +1,6 @@
-"""Whatever the interleaving of appends, async projector batches (from a live worker or a
-restarted one) and a rebuild's steps, the read model ends equal to a fresh fold of the events."""
+"""Whatever the interleaving of creates, lifecycle events, async projector batches (from a live
+worker or a restarted one) and a rebuild's steps, the read model ends equal to a fresh fold of
+the events."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ from orders.eventstore import EventStore, Position
 from orders.eventstore.pool import connect
 from projections.catchup import CatchUp
 from projections.rebuild import Rebuild
-from tests.projections.support import assert_read_model_is_the_fold, create_orders
+from tests.projections.support import assert_read_model_is_the_fold, create_orders, move_orders
 
 BATCH = 3
 
 operation = st.one_of(
     st.tuples(st.just("append"), st.integers(1, 4)),
+    st.just(("move",)),
     st.just(("project",)),
     st.just(("restart projector",)),
     st.just(("rebuild start",)),
@@ -48,8 +50,10 @@ async def test_any_interleaving_ends_in_the_fold_of_all_events(
     operations: list[tuple[str] | tuple[str, int]],
 ) -> None:
     inline = projections.orders.INLINE if mode == "inline" else ""
-    creator = OrderCreator(EventStore(pool), inline_projection=inline)
-    projector = CatchUp(projections.orders.INLINE, projections.orders.NAME, BATCH)
+    store = EventStore(pool)
+    creator = OrderCreator(store, inline_projection=inline)
+    projector = CatchUp(projections.orders.INLINE, projections.orders.CHECKPOINT, BATCH)
+    unmoved: list[list[str]] = []
     rebuild: Rebuild | None = None
     async with pool.acquire() as projector_conn:
         checkpoint = await projector.checkpoint(projector_conn)
@@ -59,7 +63,9 @@ async def test_any_interleaving_ends_in_the_fold_of_all_events(
 
         for op in operations:
             if op[0] == "append":
-                await create_orders(creator, op[1])
+                unmoved.append(await create_orders(creator, op[1]))
+            elif op == ("move",) and unmoved:
+                await move_orders(store, unmoved.pop(0), then=inline)
             elif op == ("project",):
                 checkpoint = await project(checkpoint)
             elif op == ("restart projector",):

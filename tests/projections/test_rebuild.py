@@ -22,6 +22,7 @@ from tests.projections.support import (
     caught_up,
     create_orders,
     eventually,
+    move_orders,
     orders_process,
     table,
 )
@@ -45,12 +46,16 @@ async def test_a_rebuild_while_clients_create_orders_keeps_every_acknowledged_or
     mode: str, database_url: str, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
     inline = projections.orders.INLINE if mode == "inline" else ""
-    creator = OrderCreator(EventStore(pool), inline_projection=inline)
+    store = EventStore(pool)
+    creator = OrderCreator(store, inline_projection=inline)
     acknowledged = await create_orders(creator, 1000, concurrency=16)
+    await move_orders(store, acknowledged[:120], then=inline)
     with projector_if_async(mode, database_url, tmp_path) as projector:
         with orders_process(database_url, tmp_path, "rebuild", "--batch", "20") as job:
             while job.process.poll() is None:
-                acknowledged += await create_orders(creator, 20, concurrency=8)
+                keys = await create_orders(creator, 20, concurrency=8)
+                await move_orders(store, keys, then=inline)
+                acknowledged += keys
             assert job.wait() == 0, job.log_text()
         acknowledged += await create_orders(creator, 20)
         if projector is not None:

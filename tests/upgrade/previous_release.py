@@ -13,8 +13,8 @@ import pytest
 from tests.processes.services import Release
 
 # The release this one replaces in a rolling upgrade. Each release bumps it to the previous
-# landed main commit, the one it was branched from (today: 49f4969).
-PREVIOUS_RELEASE = "49f4969c8ba068025944e60f7a49eb74dd8aaee5"
+# landed main commit, the one it was branched from (today: 3c9ff55).
+PREVIOUS_RELEASE = "3c9ff55d4e6c89a2c2a8f90561c9b757340aac23"
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 PACKAGES = ("orders", "projections")

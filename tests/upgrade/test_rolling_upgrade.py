@@ -2,6 +2,8 @@
 and starts beside it; then the previous one gets SIGTERM, as Kubernetes sends it, and the load
 goes on against this one. Nothing is lost, nothing answers 5xx, the previous release stays
 ready through the migration, and a key's answer is the same bytes whichever release gives it.
+Once this release serves, it pays orders too (what only it can do), and either release reads
+them back.
 
 It never looks at which migrations this release adds: it holds for none, and for any that keep
 the previous release working."""
@@ -65,6 +67,8 @@ class RollingLoad:
         self.serving: dict[str, str] = {}  # release -> base URL, for those taking requests
         self.phase = PREVIOUS
         self.sent: list[Sent] = []
+        self.payments: list[tuple[Sent, Sent]] = []
+        """Each pay this release took, and its retry."""
         self.keys_done: Counter[str] = Counter()
         self.progress = asyncio.Condition()
         self.running = True
@@ -82,6 +86,11 @@ class RollingLoad:
         created = next((s for s in (first, again) if s.status == 201), None)
         if created is not None:
             path = f"{ORDERS}/{order_id(created.body)}"
+            if CURRENT in self.serving:
+                pay = (CURRENT, f"{key}-pay", f"{path}/pay", payment_of(payload))
+                self.payments.append(
+                    (await self.request("POST", *pay), await self.request("POST", *pay))
+                )
             await self.send("GET", self.pick(), key, path)
         async with self.progress:
             self.keys_done[phase] += 1
@@ -92,6 +101,14 @@ class RollingLoad:
         return random.choice([r for r in self.serving if r != avoid] or list(self.serving))
 
     async def send(
+        self, method: str, release: str, key: str, path: str, payload: Any = None
+    ) -> Sent:
+        """A create or a read, kept in `sent`."""
+        sent = await self.request(method, release, key, path, payload)
+        self.sent.append(sent)
+        return sent
+
+    async def request(
         self, method: str, release: str, key: str, path: str, payload: Any = None
     ) -> Sent:
         phase = self.phase
@@ -105,9 +122,7 @@ class RollingLoad:
         else:
             status, body = response.status_code, response.content
             replayed = response.headers.get("Idempotent-Replayed")
-        sent = Sent(key, method, release, phase, self.phase, status, body, replayed)
-        self.sent.append(sent)
-        return sent
+        return Sent(key, method, release, phase, self.phase, status, body, replayed)
 
     async def wait_for_keys(self, phase: str) -> None:
         async with self.progress:
@@ -115,6 +130,11 @@ class RollingLoad:
                 self.progress.wait_for(lambda: self.keys_done[phase] >= KEYS_PER_PHASE),
                 timeout=PHASE_WITHIN_SECONDS,
             )
+
+
+def payment_of(order: Any) -> dict[str, Any]:
+    total = sum(line["price"] * line.get("quantity", 1) for line in order["products"])
+    return {"amount": total, "reference": "upgrade"}
 
 
 def order_id(body: bytes) -> str:
@@ -200,8 +220,10 @@ async def test_the_previous_release_serves_on_while_this_one_migrates_and_takes_
     assert old.process.returncode != -signal.SIGKILL, "the previous release did not drain"
     assert_every_answer_is_sound(load.sent)
     assert_every_key_has_one_outcome_across_releases(load.sent)
+    paid = assert_every_payment_is_recorded_once(load.payments)
+    assert paid, "this release paid no order"
     found = await recorded(owner_url, list(orders))
-    assert found.events == dict.fromkeys(orders, 1)
+    assert found.events == {key: 1 + (key in paid) for key in orders}
     assert found.orders == {key: [uuid.UUID(oid)] for key, oid in orders.items()}
     assert [(r.status_code, order_id(r.content)) for r in reads] == [
         (200, oid) for oid in orders.values()
@@ -221,6 +243,14 @@ def assert_every_answer_is_sound(sent: list[Sent]) -> None:
             assert s.status < 500, s
             if s.method == "GET":
                 assert s.status == 200, s
+
+
+def assert_every_payment_is_recorded_once(payments: list[tuple[Sent, Sent]]) -> set[str]:
+    """Each pay answered 200 and its retry the same bytes, replayed: the orders' keys."""
+    for first, again in payments:
+        assert (first.status, first.replayed) == (200, "false"), first
+        assert (again.status, again.body, again.replayed) == (200, first.body, "true"), again
+    return {first.key.removesuffix("-pay") for first, _ in payments}
 
 
 def assert_every_key_has_one_outcome_across_releases(sent: list[Sent]) -> None:
