@@ -158,6 +158,22 @@ def requests() -> list[Panel]:
     ]
 
 
+def lifecycle() -> list[Panel]:
+    return [
+        graph(
+            "Lifecycle commands by outcome",
+            "Pay, ship, deliver and cancel: applied, replayed (a retry of a recorded command), "
+            "or refused: invalid_transition (409), precondition_failed (412), amount_mismatch "
+            "and key_reused (422), forbidden (403), not_found (404).",
+            "reqps",
+            query(
+                f"sum by (action, outcome) ({rate('orders_commands_total', API)})",
+                "{{action}} {{outcome}}",
+            ),
+        ).span(24),
+    ]
+
+
 def latency() -> list[Panel]:
     return [
         graph("p50 by route", "Median answer time per route.", "s", latency_by_route(0.5)).span(12),
@@ -244,6 +260,7 @@ def database_and_projection() -> list[Panel]:
 
 SECTIONS = {
     "Requests": requests,
+    "Order lifecycle": lifecycle,
     "Latency": latency,
     "Database and projection": database_and_projection,
 }
@@ -253,7 +270,10 @@ def build() -> dashboard.Dashboard:
     board = (
         dashboard.Dashboard("orders")
         .uid(UID)
-        .description("The orders service: requests and outcomes, latency, database, projection.")
+        .description(
+            "The orders service: requests and outcomes, lifecycle commands, latency, database, "
+            "projection."
+        )
         .tags(["orders"])
         .refresh("30s")
         .time("now-3h", "now")

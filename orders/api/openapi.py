@@ -81,6 +81,7 @@ _RETRY_AFTER = _header("Seconds to wait before retrying", required=True, pattern
 _ANSWER_HEADERS: dict[str, dict[str, OpenAPIHeader]] = {
     "201": {
         "Location": _header("The created order's URL", required=True),
+        "ETag": _header('The new order\'s entity tag, `"1"`, for a later If-Match', required=True),
         REPLAYED_HEADER: _header(_REPLAYED, required=True, enum=["true", "false"]),
     },
     # A recorded rejection carries it; a reused key's answer does not.

@@ -9,6 +9,7 @@ from uuid import UUID
 import msgspec
 from litestar import Response
 
+from orders.api.preconditions import etag
 from orders.api.problems import KEY_REUSED, MEDIA_TYPE, ORDER_REJECTED, Problem
 from orders.create_order import Outcome
 from orders.domain.commands import ProductLine
@@ -16,6 +17,7 @@ from orders.domain.events import OrderCreated, OrderRejected
 
 ORDERS_PATH: Final = "/api/v1/orders"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
+
 
 _encoder = msgspec.json.Encoder()
 
@@ -65,6 +67,7 @@ def outcome_response(outcome: Outcome) -> Response[bytes]:
     event = outcome.event
     if isinstance(event, OrderCreated):
         headers["Location"] = f"{ORDERS_PATH}/{event.order_id}"
+        headers["ETag"] = etag(1)  # a new order's stream is at version 1
         return Response(
             _encoder.encode(created_order(event)),
             status_code=201,

@@ -47,6 +47,18 @@ async def test_an_order_is_paid_shipped_and_delivered(client: httpx.AsyncClient)
         assert read.headers["ETag"] == answer.headers["ETag"]
 
 
+async def test_a_create_sends_the_new_orders_etag(client: httpx.AsyncClient) -> None:
+    key = new_key()
+    created = await post_order(client, order_body(), key)
+    replayed = await post_order(client, order_body(), key)
+
+    assert created.headers["ETag"] == replayed.headers["ETag"] == '"1"'
+    paid = await send_command(
+        client, created.json()["order_id"], "pay", payment(), headers={"If-Match": '"1"'}
+    )
+    assert paid.status_code == 200
+
+
 async def test_a_retry_replays_the_recorded_answer_after_the_order_moved_on(
     client: httpx.AsyncClient,
 ) -> None:

@@ -16,7 +16,17 @@ from litestar.testing import AsyncTestClient
 
 from orders.api.app import create_app
 from orders.settings import Settings
-from tests.api.helpers import ORDERS, PROBLEM_JSON, as_read, new_key, order_body, post_order
+from tests.api.helpers import (
+    ORDERS,
+    PROBLEM_JSON,
+    SHIPMENT,
+    as_read,
+    new_key,
+    order_body,
+    payment,
+    post_order,
+    send_command,
+)
 from tests.auth.tokens import bearer, jwt_settings
 from tests.projections.support import OrdersProcess, caught_up, eventually, orders_process
 
@@ -86,6 +96,23 @@ async def test_with_the_projector_running_a_read_right_after_a_201_sees_the_orde
         assert read.json() == as_read(created.json())
     events: int = await pool.fetchval("SELECT count(*) FROM events")
     assert (await client.get(f"{ORDERS}/count")).json() == {"count": events}
+
+
+async def test_with_the_projector_running_a_read_right_after_a_command_sees_it(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, projector: OrdersProcess
+) -> None:
+    await eventually(lambda: caught_up(pool), f"the projector started\n{projector.log_text()}")
+    created = await post_order(client, order_body(), new_key())
+    order_id = created.json()["order_id"]
+    for action, body in [("pay", payment()), ("ship", SHIPMENT), ("deliver", {})]:
+        answer = await send_command(client, order_id, action, body)
+        assert answer.status_code == 200, answer.text
+
+        read = await client.get(created.headers["Location"])
+
+        assert read.content == answer.content
+    paid = await client.get(ORDERS, params={"status": "delivered", "limit": 500})
+    assert order_id in {item["order_id"] for item in paid.json()["items"]}
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
