@@ -26,6 +26,7 @@ from orders.domain.lifecycle import (
     KeyReused,
     NotAnOrder,
     OrderState,
+    action_of,
     decide,
     evolve,
     fold,
@@ -50,6 +51,7 @@ class CommandOutcome(NamedTuple):
 
 
 class _Recorded(NamedTuple):
+    owner: str
     fingerprint: str
     view: OrderView
 
@@ -104,18 +106,25 @@ class OrderLifecycle:
         self._read_model = read_model
         self._then = inline_projection
         self._clock = clock
-        self._recorded: RecordedOutcomes[tuple[str, UUID, str], _Recorded] = RecordedOutcomes(
+        # By the caller as it is now, roles and all: a caller that has since lost a role is
+        # answered from the stream, as any process without this memory would answer it.
+        self._recorded: RecordedOutcomes[tuple[Caller, UUID, str], _Recorded] = RecordedOutcomes(
             remembered
         )
 
     def replay_from_memory(
         self, caller: Caller, order_id: UUID, command: OrderCommand
     ) -> CommandOutcome | None:
-        """The outcome this process saw `command`'s key record on the order, if it did;
-        KeyReused if that key recorded another command or payload."""
-        known = self._recorded.get((caller.owner, order_id, command.request_id))
+        """The outcome this process saw `command`'s key record on the order, if it did. Raises
+        what `locate` and `run` would raise in that case, in the same order: Forbidden when the
+        caller may not do this command to the order, KeyReused when the key recorded another
+        command or payload."""
+        known = self._recorded.get((caller, order_id, command.request_id))
         if known is None:
             return None
+        action = action_of(command.request)
+        if not may(caller, action, known.owner):
+            raise Forbidden(action)
         if known.fingerprint != command_fingerprint(command.request):
             raise KeyReused(command.request_id)
         return CommandOutcome(known.view, replayed=True)
@@ -151,7 +160,7 @@ class OrderLifecycle:
             known = recorded_command(state, command)
             if known is not None:
                 view = OrderView.of(_fold(events, upto=known.version))
-                self._remember(caller, command, view)
+                self._remember(caller, order.owner, command, view)
                 return CommandOutcome(view, replayed=True)
             if if_match is not None and not if_match.matches(state.version):
                 raise PreconditionFailed(state.version)
@@ -163,13 +172,14 @@ class OrderLifecycle:
                 recorded = await self._store.read_stream(stream_id)
                 continue
             view = OrderView.of(evolve(state, event, state.version + 1))
-            self._remember(caller, command, view)
+            self._remember(caller, order.owner, command, view)
             return CommandOutcome(view, replayed=False)
         raise AppendBlocked(stream_id)
 
-    def _remember(self, caller: Caller, command: OrderCommand, view: OrderView) -> None:
-        key = (caller.owner, view.order_id, command.request_id)
-        self._recorded.remember(key, _Recorded(command_fingerprint(command.request), view))
+    def _remember(self, caller: Caller, owner: str, command: OrderCommand, view: OrderView) -> None:
+        fingerprint = command_fingerprint(command.request)
+        key = (caller, view.order_id, command.request_id)
+        self._recorded.remember(key, _Recorded(owner, fingerprint, view))
 
 
 def _fold(events: list[OrderEvent], *, upto: int | None = None) -> OrderState:

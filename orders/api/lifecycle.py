@@ -11,7 +11,7 @@ precondition, however the order has moved on since.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from uuid import UUID
 
 import msgspec
@@ -44,6 +44,7 @@ from orders.domain.lifecycle import Action, AmountMismatch, InvalidTransition, K
 from orders.order_lifecycle import (
     CommandOutcome,
     Forbidden,
+    IfMatch,
     OrderNotFound,
     PreconditionFailed,
 )
@@ -89,14 +90,20 @@ def order_response(view: OrderView, *, replayed: bool | None = None) -> Response
     return Response(_encoder.encode(view), media_type="application/json", headers=headers)
 
 
+class _Parsed(NamedTuple):
+    command: OrderCommand
+    precondition: IfMatch | None
+
+
 def _parse_command(
     request: Request[Any, Any, Any],
     raw: bytes,
     caller: Caller,
     decoder: msgspec.json.Decoder[Any],
-) -> OrderCommand:
-    """The command a request makes: its key (every field of both key headers) and its body
-    (JSON; an empty body is `{}`). ProblemError (400, 415) when it makes none."""
+) -> _Parsed:
+    """The command a request makes: its key (every field of both key headers), its body
+    (JSON; an empty body is `{}`) and its `If-Match`. ProblemError (400, 415) when it makes
+    none."""
     headers = request.headers
     key = request_key(headers.getall(IDEMPOTENCY_KEY, []), headers.getall(REQUEST_ID, []))
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
@@ -106,7 +113,8 @@ def _parse_command(
             "send the command's body as JSON with Content-Type: application/json",
         )
     body: LifecycleRequest = decode_strictly(raw or b"{}", decoder)
-    return OrderCommand(request_id=key, by=caller.owner, request=body)
+    precondition = if_match(headers.getall("if-match", []))
+    return _Parsed(OrderCommand(request_id=key, by=caller.owner, request=body), precondition)
 
 
 async def _command(
@@ -120,20 +128,20 @@ async def _command(
     parsed_id = parse_order_id(order_id)
     lifecycle = services.lifecycle
     raw = await request.body()
+    # Parsed first, raised only once the order is known to exist and the caller may act on it.
     try:
-        command: OrderCommand | ProblemError = _parse_command(request, raw, caller, decoder)
+        parsed: _Parsed | ProblemError = _parse_command(request, raw, caller, decoder)
     except ProblemError as refused:
-        command = refused
+        parsed = refused
     try:
         known = None
-        if isinstance(command, OrderCommand):
-            known = lifecycle.replay_from_memory(caller, parsed_id, command)
+        if isinstance(parsed, _Parsed):
+            known = lifecycle.replay_from_memory(caller, parsed_id, parsed.command)
         if known is None:
             order = await lifecycle.locate(caller, parsed_id, action)
-            if isinstance(command, ProblemError):
-                raise command
-            precondition = if_match(request.headers.getall("if-match", []))
-            known = await lifecycle.run(caller, order, command, precondition)
+            if isinstance(parsed, ProblemError):
+                raise parsed
+            known = await lifecycle.run(caller, order, parsed.command, parsed.precondition)
     except OrderNotFound:
         count_command(action, "not_found")
         raise _not_found(order_id) from None
