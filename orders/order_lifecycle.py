@@ -159,7 +159,7 @@ class OrderLifecycle:
             state = _fold(events)
             known = recorded_command(state, command)
             if known is not None:
-                view = OrderView.of(_fold(events, upto=known.version))
+                view = OrderView.of_state(_fold(events, upto=known.version))
                 self._remember(caller, order.owner, command, view)
                 return CommandOutcome(view, replayed=True)
             if if_match is not None and not if_match.matches(state.version):
@@ -171,7 +171,7 @@ class OrderLifecycle:
             except WrongExpectedVersion:
                 recorded = await self._store.read_stream(stream_id)
                 continue
-            view = OrderView.of(evolve(state, event, state.version + 1))
+            view = OrderView.of_state(evolve(state, event, state.version + 1))
             self._remember(caller, order.owner, command, view)
             return CommandOutcome(view, replayed=False)
         raise AppendBlocked(stream_id)

@@ -12,6 +12,7 @@ import msgspec
 
 from orders.domain.callers import ANONYMOUS_OWNER, Caller
 from orders.domain.commands import ProductLine
+from orders.domain.events import OrderCreated
 from orders.domain.lifecycle import OrderState
 from orders.eventstore.store import RecordedEvent, driver_errors, recorded_event
 from projections.consistency import ReadYourWrites
@@ -93,11 +94,10 @@ COUNT_ANONYMOUS_ORDERS = "SELECT coalesce(sum(n - named), 0)::bigint FROM order_
 COUNT_ORDERS_OF_ANYONE = "SELECT coalesce(sum(n), 0)::bigint FROM order_counts"
 
 
-class OrderView(msgspec.Struct, frozen=True):
-    """An order as the API shows it now: in reads and in the answer to a lifecycle command.
-
-    A create answers with `orders.api.rendering.CreatedOrder` instead, the order as it was
-    created, so that its replays stay the same bytes however the order moves on."""
+class CreatedOrder(msgspec.Struct, frozen=True):
+    """The answer to a create: the order as it was created, in the shape every release has
+    answered with, so that a replay is the same bytes whichever release gives it and however
+    the order has moved on since (a read shows it now: `OrderView`)."""
 
     order_id: UUID
     request_id: str
@@ -106,13 +106,31 @@ class OrderView(msgspec.Struct, frozen=True):
     shipping_to: str
     total: int
     created_at: datetime
+
+    @classmethod
+    def of(cls, event: OrderCreated) -> CreatedOrder:
+        return cls(
+            order_id=event.order_id,
+            request_id=event.request_id,
+            status="created",
+            products=event.products,
+            shipping_to=event.shipping_to,
+            total=event.total,
+            created_at=event.created_at,
+        )
+
+
+class OrderView(CreatedOrder, frozen=True):
+    """An order as the API shows it now: in reads and in the answer to a lifecycle command
+    (a create answers with the order as it was created, `CreatedOrder`)."""
+
     version: int
     """The version of the order's stream this shows; its strong ETag."""
     updated_at: datetime
     """When the order last changed (its creation, until anything else happened)."""
 
     @classmethod
-    def of(cls, state: OrderState) -> OrderView:
+    def of_state(cls, state: OrderState) -> OrderView:
         """The order as `state` (a fold of its stream) makes it: the same bytes as a read of
         the read model at that version."""
         created = state.created

@@ -21,7 +21,6 @@ from orders.api.preconditions import etag, none_match
 from orders.api.problems import ProblemError, problem_spec
 from orders.api.rendering import (
     ORDERS_PATH,
-    CreatedOrder,
     key_reused_problem,
     outcome_response,
 )
@@ -30,7 +29,7 @@ from orders.create_order import KeyReused
 from orders.domain.callers import Caller
 from orders.domain.commands import OrderRequest
 from orders.domain.lifecycle import STATUSES
-from orders.readmodel import OrderPage, OrderView, ReadModel
+from orders.readmodel import CreatedOrder, OrderPage, OrderView, ReadModel
 from projections.consistency import ProjectionBehind
 
 MAX_BODY_BYTES: Final = 64 * 1024

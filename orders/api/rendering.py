@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Final
-from uuid import UUID
 
 import msgspec
 from litestar import Response
@@ -12,40 +10,14 @@ from litestar import Response
 from orders.api.preconditions import etag
 from orders.api.problems import KEY_REUSED, MEDIA_TYPE, ORDER_REJECTED, Problem
 from orders.create_order import Outcome
-from orders.domain.commands import ProductLine
 from orders.domain.events import OrderCreated, OrderRejected
+from orders.readmodel import CreatedOrder
 
 ORDERS_PATH: Final = "/api/v1/orders"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
 
 
 _encoder = msgspec.json.Encoder()
-
-
-class CreatedOrder(msgspec.Struct, frozen=True):
-    """The answer to a create: the order as it was created, in the shape every release has
-    answered with, so that a replay is the same bytes whichever release gives it and however
-    the order has moved on since (a read shows it now: `OrderView`)."""
-
-    order_id: UUID
-    request_id: str
-    status: str
-    products: list[ProductLine]
-    shipping_to: str
-    total: int
-    created_at: datetime
-
-
-def created_order(event: OrderCreated) -> CreatedOrder:
-    return CreatedOrder(
-        order_id=event.order_id,
-        request_id=event.request_id,
-        status="created",
-        products=event.products,
-        shipping_to=event.shipping_to,
-        total=event.total,
-        created_at=event.created_at,
-    )
 
 
 def rejection_problem(event: OrderRejected) -> Problem:
@@ -69,7 +41,7 @@ def outcome_response(outcome: Outcome) -> Response[bytes]:
         headers["Location"] = f"{ORDERS_PATH}/{event.order_id}"
         headers["ETag"] = etag(1)  # a new order's stream is at version 1
         return Response(
-            _encoder.encode(created_order(event)),
+            _encoder.encode(CreatedOrder.of(event)),
             status_code=201,
             media_type="application/json",
             headers=headers,
