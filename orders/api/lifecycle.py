@@ -203,7 +203,10 @@ _COMMON_ERRORS: Final = {
     412: problem_spec("If-Match does not match the order's current ETag (sent back in `ETag`)"),
     413: problem_spec("Body over 4 KiB; nothing is recorded"),
     415: problem_spec("Body is not JSON; nothing is recorded"),
-    503: problem_spec("The database is unavailable; retry after Retry-After seconds"),
+    503: problem_spec(
+        "The database is unavailable, or the read model is behind (async projection); nothing "
+        "is recorded; retry after Retry-After seconds"
+    ),
 }
 _KEY_REUSED: Final = "the key was used on this order for another command or payload"
 
@@ -282,7 +285,9 @@ COMMAND_ROUTES: Final = [
         400: problem_spec("A malformed header; see `detail`"),
         401: _UNAUTHENTICATED,
         404: problem_spec("No order of the caller's has this id"),
-        503: problem_spec("The database is unavailable; retry after Retry-After"),
+        503: problem_spec(
+            "The database is unavailable, or the read model is behind; retry after Retry-After"
+        ),
     },
 )
 async def order_history(

@@ -40,6 +40,14 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def patient_client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """For tests about what a read sees, not about the wait: room for a loaded machine."""
+    settings = Settings(pool_size=4, projection_mode="async", read_wait_seconds=10)
+    async with AsyncTestClient(create_app(settings, database_url)) as client:
+        yield client
+
+
 @pytest.fixture
 def projector(database_url: str, tmp_path: Path) -> Iterator[OrdersProcess]:
     """An `orders project` process (the test client runs the app on this thread's loop and
@@ -65,6 +73,24 @@ async def test_with_the_projector_stopped_a_read_waits_then_answers_503_with_ret
     assert time.monotonic() - started >= 3 * READ_WAIT_SECONDS, "the reads did not wait"
 
 
+async def test_with_the_projector_stopped_a_command_answers_503_and_records_nothing(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    created = await post_order(client, order_body(), new_key())
+    order_id = created.json()["order_id"]
+    events_before = await pool.fetchval("SELECT count(*) FROM events")
+
+    paid = await send_command(client, order_id, "pay", payment())
+    history = await client.get(f"{created.headers['Location']}/history")
+
+    for response in (paid, history):
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert response.headers["retry-after"] == "1"
+        assert response.json()["type"] == "/problems/service-unavailable"
+    assert await pool.fetchval("SELECT count(*) FROM events") == events_before
+
+
 async def test_an_eventual_read_answers_at_once_without_the_unprojected_write(
     client: httpx.AsyncClient,
 ) -> None:
@@ -83,35 +109,35 @@ async def test_an_unknown_consistency_is_a_400_problem(client: httpx.AsyncClient
 
 
 async def test_with_the_projector_running_a_read_right_after_a_201_sees_the_order(
-    client: httpx.AsyncClient, pool: asyncpg.Pool, projector: OrdersProcess
+    patient_client: httpx.AsyncClient, pool: asyncpg.Pool, projector: OrdersProcess
 ) -> None:
     await eventually(lambda: caught_up(pool), f"the projector started\n{projector.log_text()}")
     for _ in range(20):
-        created = await post_order(client, order_body(), new_key())
+        created = await post_order(patient_client, order_body(), new_key())
         assert created.status_code == 201
 
-        read = await client.get(created.headers["Location"])
+        read = await patient_client.get(created.headers["Location"])
 
         assert read.status_code == 200, read.text
         assert read.json() == as_read(created.json())
     events: int = await pool.fetchval("SELECT count(*) FROM events")
-    assert (await client.get(f"{ORDERS}/count")).json() == {"count": events}
+    assert (await patient_client.get(f"{ORDERS}/count")).json() == {"count": events}
 
 
 async def test_with_the_projector_running_a_read_right_after_a_command_sees_it(
-    client: httpx.AsyncClient, pool: asyncpg.Pool, projector: OrdersProcess
+    patient_client: httpx.AsyncClient, pool: asyncpg.Pool, projector: OrdersProcess
 ) -> None:
     await eventually(lambda: caught_up(pool), f"the projector started\n{projector.log_text()}")
-    created = await post_order(client, order_body(), new_key())
+    created = await post_order(patient_client, order_body(), new_key())
     order_id = created.json()["order_id"]
     for action, body in [("pay", payment()), ("ship", SHIPMENT), ("deliver", {})]:
-        answer = await send_command(client, order_id, action, body)
+        answer = await send_command(patient_client, order_id, action, body)
         assert answer.status_code == 200, answer.text
 
-        read = await client.get(created.headers["Location"])
+        read = await patient_client.get(created.headers["Location"])
 
         assert read.content == answer.content
-    paid = await client.get(ORDERS, params={"status": "delivered", "limit": 500})
+    paid = await patient_client.get(ORDERS, params={"status": "delivered", "limit": 500})
     assert order_id in {item["order_id"] for item in paid.json()["items"]}
 
 
