@@ -12,6 +12,7 @@ from litestar.types import ExceptionHandlersMap
 from orders.api import problems
 from orders.api.problems import ProblemError, ProblemKind, problem_response
 from orders.eventstore import AppendBlocked, StoreUnavailable
+from projections.consistency import ProjectionBehind
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,17 @@ def _store_unavailable(_: Req, exc: StoreUnavailable) -> Response[bytes]:
     )
 
 
+def _projection_behind(_: Req, exc: ProjectionBehind) -> Response[bytes]:
+    """A strong read, a command or a history waited `ORDERS_READ_WAIT_SECONDS` for the async
+    projector to apply the writes acknowledged before it, in vain."""
+    return _answer(
+        problems.SERVICE_UNAVAILABLE,
+        "the read model has not caught up with recent writes yet; retry, or (for a read) send "
+        "`Consistency: eventual` for an answer that may miss them",
+        retry_after=1,
+    )
+
+
 def _unexpected(request: Req, exc: Exception) -> Response[bytes]:
     log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return _answer(problems.INTERNAL_ERROR, "an unexpected error occurred; it has been logged")
@@ -85,5 +97,6 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     HTTPException: _http,
     AppendBlocked: _append_blocked,
     StoreUnavailable: _store_unavailable,
+    ProjectionBehind: _projection_behind,
     Exception: _unexpected,
 }

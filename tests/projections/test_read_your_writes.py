@@ -65,6 +65,22 @@ async def test_with_the_projector_stopped_a_read_waits_then_answers_503_with_ret
     assert time.monotonic() - started >= 3 * READ_WAIT_SECONDS, "the reads did not wait"
 
 
+async def test_with_the_projector_stopped_a_command_or_history_waits_then_answers_503(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await post_order(client, order_body(), new_key())
+    order = created.headers["Location"]
+
+    for response in (
+        await send_command(client, created.json()["order_id"], "cancel", {}),
+        await client.get(f"{order}/history"),
+    ):
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert response.headers["retry-after"] == "1"
+        assert response.json()["type"] == "/problems/service-unavailable"
+
+
 async def test_an_eventual_read_answers_at_once_without_the_unprojected_write(
     client: httpx.AsyncClient,
 ) -> None:
