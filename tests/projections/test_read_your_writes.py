@@ -5,12 +5,11 @@ Retry-After rather than stale data when the projector does not catch up in time.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import httpx
-import pytest
 import pytest_asyncio
 from litestar.testing import AsyncTestClient
 
@@ -28,7 +27,13 @@ from tests.api.helpers import (
     send_command,
 )
 from tests.auth.tokens import bearer, jwt_settings
-from tests.projections.support import OrdersProcess, caught_up, eventually, orders_process
+from tests.projections.support import (
+    OrdersProcess,
+    caught_up,
+    eventually,
+    leader,
+    orders_process,
+)
 
 READ_WAIT_SECONDS = 0.5
 
@@ -40,12 +45,21 @@ async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-def projector(database_url: str, tmp_path: Path) -> Iterator[OrdersProcess]:
+@pytest_asyncio.fixture(loop_scope="session")
+async def projector(
+    database_url: str, pool: asyncpg.Pool, tmp_path: Path
+) -> AsyncIterator[OrdersProcess]:
     """An `orders project` process (the test client runs the app on this thread's loop and
-    blocks it while a request waits, so the worker cannot share it)."""
+    blocks it while a request waits, so the worker cannot share it), once it leads: a
+    checkpoint that covers every event may be the previous test's projector's, and a read
+    waits only `READ_WAIT_SECONDS` for this one to start."""
     with orders_process(database_url, tmp_path, "project", "--metrics-port", "0") as process:
+        await eventually(lambda: leads(pool, process), f"the projector leads\n{process.log_text()}")
         yield process
+
+
+async def leads(pool: asyncpg.Pool, projector: OrdersProcess) -> bool:
+    return await leader(pool) == projector.process.pid
 
 
 async def test_with_the_projector_stopped_a_read_waits_then_answers_503_with_retry_after(
