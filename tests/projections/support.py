@@ -185,6 +185,11 @@ async def leader(pool: asyncpg.Pool) -> int | None:
     return None if name is None else int(name.rsplit("-", 1)[1])
 
 
+async def leads(pool: asyncpg.Pool, projector: OrdersProcess) -> bool:
+    """Whether `projector` holds the leader lock (it has started and is projecting)."""
+    return await leader(pool) == projector.process.pid
+
+
 async def checkpoint_position(pool: asyncpg.Pool, name: str = CHECKPOINT) -> int:
     position: int | None = await pool.fetchval(
         "SELECT position FROM projection_checkpoints WHERE projection = $1", name

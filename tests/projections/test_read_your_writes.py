@@ -31,7 +31,7 @@ from tests.projections.support import (
     OrdersProcess,
     caught_up,
     eventually,
-    leader,
+    leads,
     orders_process,
 )
 
@@ -56,10 +56,6 @@ async def projector(
     with orders_process(database_url, tmp_path, "project", "--metrics-port", "0") as process:
         await eventually(lambda: leads(pool, process), f"the projector leads\n{process.log_text()}")
         yield process
-
-
-async def leads(pool: asyncpg.Pool, projector: OrdersProcess) -> bool:
-    return await leader(pool) == projector.process.pid
 
 
 async def test_with_the_projector_stopped_a_read_waits_then_answers_503_with_retry_after(
