@@ -83,7 +83,7 @@ def http_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(limits=limits, timeout=30.0)
 
 
-async def new_order(client: httpx.AsyncClient, urls: Sequence[str]) -> tuple[str, str]:
+async def created_order(client: httpx.AsyncClient, urls: Sequence[str]) -> tuple[str, str]:
     """(order id, the key that created it: the stream's name for the anonymous caller)."""
     key = f"race-{uuid.uuid4()}"
     created = await create_order(client, urls, key, order_payload(), retry_dropped=False)
@@ -178,7 +178,7 @@ async def test_racing_commands_with_different_keys_make_one_legal_event_per_vers
     deployment: Deployment,
 ) -> None:
     async with http_client() as client:
-        orders = [await new_order(client, deployment.urls) for _ in range(ORDERS_RACED)]
+        orders = [await created_order(client, deployment.urls) for _ in range(ORDERS_RACED)]
         racers = {
             order_id: [
                 (action, f"{action}-{uuid.uuid4()}")
@@ -202,7 +202,7 @@ async def test_pay_racing_cancel_ends_cancelled_with_the_refund_the_winner_left_
     deployment: Deployment,
 ) -> None:
     async with http_client() as client:
-        orders = [await new_order(client, deployment.urls) for _ in range(ORDERS_RACED)]
+        orders = [await created_order(client, deployment.urls) for _ in range(ORDERS_RACED)]
         racers = {
             order_id: [("pay", new_key("pay")), ("cancel", new_key("cancel"))]
             for order_id, _ in orders
@@ -224,7 +224,7 @@ async def test_two_cancels_with_different_keys_make_one_cancellation(
     deployment: Deployment,
 ) -> None:
     async with http_client() as client:
-        orders = [await new_order(client, deployment.urls) for _ in range(ORDERS_RACED)]
+        orders = [await created_order(client, deployment.urls) for _ in range(ORDERS_RACED)]
         racers = {
             order_id: [("cancel", new_key("cancel")) for _ in range(2)] for order_id, _ in orders
         }
@@ -249,7 +249,7 @@ async def test_racers_with_one_key_all_get_one_identical_answer(
     event."""
     other = "cancel" if action == "pay" else "pay"
     async with http_client() as client:
-        order_id, stream_key = await new_order(client, deployment.urls)
+        order_id, stream_key = await created_order(client, deployment.urls)
         key = new_key(action)
         racers = [(action, key)] * SAME_KEY_RACERS + [(other, new_key(other))]
         attempts = await race(client, deployment.urls, order_id, racers)
@@ -278,7 +278,7 @@ async def test_a_retry_answered_by_another_process_is_the_first_answer_byte_for_
     process remembers only the answers it gave), after the order has moved on."""
     first, second = deployment.urls
     async with http_client() as client:
-        order_id, _ = await new_order(client, [first])
+        order_id, _ = await created_order(client, [first])
         key = new_key("pay")
         paid = await command_order(client, [first], order_id, "pay", key, BODIES["pay"])
         shipped = await command_order(
