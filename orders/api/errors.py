@@ -76,10 +76,12 @@ def _store_unavailable(_: Req, exc: StoreUnavailable) -> Response[bytes]:
 
 
 def _projection_behind(_: Req, exc: ProjectionBehind) -> Response[bytes]:
-    log.warning("read model behind: %s", exc)
+    """A strong read, a command or a history waited `ORDERS_READ_WAIT_SECONDS` for the async
+    projector to apply the writes acknowledged before it, in vain."""
     return _answer(
         problems.SERVICE_UNAVAILABLE,
-        "the read model has not caught up with recent writes yet; nothing was recorded, retry",
+        "the read model has not caught up with recent writes yet; retry, or (for a read) send "
+        "`Consistency: eventual` for an answer that may miss them",
         retry_after=1,
     )
 

@@ -30,7 +30,6 @@ from orders.domain.callers import Caller
 from orders.domain.commands import OrderRequest
 from orders.domain.lifecycle import STATUSES
 from orders.readmodel import CreatedOrder, OrderPage, OrderView, ReadModel
-from projections.consistency import ProjectionBehind
 
 MAX_BODY_BYTES: Final = 64 * 1024
 MAX_PAGE: Final = 500
@@ -58,15 +57,7 @@ async def _read_model_after_writes(read_model: ReadModel, consistency: str | Non
     if mode not in {"strong", "eventual"}:
         raise ProblemError(problems.INVALID_PARAMETER, "`Consistency` is `strong` or `eventual`")
     if mode == "strong":
-        try:
-            await read_model.wait_for_writes()
-        except ProjectionBehind:
-            raise ProblemError(
-                problems.SERVICE_UNAVAILABLE,
-                "the read model has not caught up with recent writes yet; retry, or send "
-                "`Consistency: eventual` for an answer that may miss them",
-                retry_after=1,
-            ) from None
+        await read_model.wait_for_writes()  # ProjectionBehind: 503 (orders.api.errors)
     return read_model
 
 

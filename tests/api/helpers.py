@@ -51,6 +51,16 @@ async def post_order(
     return await client.post(path, content=content, headers=sent)
 
 
+async def new_order(
+    client: httpx.AsyncClient, *, headers: dict[str, str] | None = None, **overrides: Any
+) -> str:
+    """Create an order (`order_body(**overrides)`, as the caller of `headers`); its id."""
+    created = await post_order(client, order_body(**overrides), new_key(), headers=headers)
+    assert created.status_code == 201, created.text
+    order_id: str = created.json()["order_id"]
+    return order_id
+
+
 def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
     """The response is an RFC 9457 problem of the given kind; returns its body."""
     assert response.status_code == status, response.text

@@ -14,19 +14,13 @@ from tests.api.helpers import (
     SHIPMENT,
     assert_problem,
     new_key,
+    new_order,
     order_body,
     payment,
     post_order,
     row_counts,
     send_command,
 )
-
-
-async def new_order(client: httpx.AsyncClient) -> str:
-    created = await post_order(client, order_body(), new_key())
-    assert created.status_code == 201, created.text
-    order_id: str = created.json()["order_id"]
-    return order_id
 
 
 async def test_an_order_is_paid_shipped_and_delivered(client: httpx.AsyncClient) -> None:

@@ -18,9 +18,8 @@ from tests.api.helpers import (
     SHIPMENT,
     assert_problem,
     new_key,
-    order_body,
+    new_order,
     payment,
-    post_order,
     row_counts,
     send_command,
 )
@@ -51,10 +50,7 @@ ADMIN = as_caller("ops", "orders:admin")
 
 
 async def alices_order(client: httpx.AsyncClient) -> str:
-    created = await post_order(client, order_body(), new_key(), headers=OWNER)
-    assert created.status_code == 201
-    order_id: str = created.json()["order_id"]
-    return order_id
+    return await new_order(client, headers=OWNER)
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,46 @@ async def create_order(
     give_up_after: float = 30.0,
     headers: dict[str, str] | None = None,
 ) -> Attempts:
-    """POST the order to a random one of `base_urls` until it has a final answer.
+    """POST the order to a random one of `base_urls` until it has a final answer (see
+    `post_until_answered`)."""
+    return await post_until_answered(
+        client,
+        base_urls,
+        ORDERS,
+        key,
+        payload,
+        retry_dropped=retry_dropped,
+        give_up_after=give_up_after,
+        headers=headers,
+    )
+
+
+async def command_order(
+    client: httpx.AsyncClient,
+    base_urls: Sequence[str],
+    order_id: str,
+    action: str,
+    key: str,
+    body: dict[str, Any],
+) -> Attempts:
+    """POST a lifecycle command (`action` with `body`) to a random one of `base_urls` until it
+    has a final answer (see `post_until_answered`)."""
+    path = f"{ORDERS}/{order_id}/{action}"
+    return await post_until_answered(client, base_urls, path, key, body, retry_dropped=False)
+
+
+async def post_until_answered(
+    client: httpx.AsyncClient,
+    base_urls: Sequence[str],
+    path: str,
+    key: str,
+    payload: dict[str, Any],
+    *,
+    retry_dropped: bool,
+    give_up_after: float = 30.0,
+    headers: dict[str, str] | None = None,
+) -> Attempts:
+    """POST `payload` to `path` on a random one of `base_urls` until it has a final answer.
 
     409 and 503 come with Retry-After: wait that long and send the same key again. A dropped
     or refused connection (the server died) is retried at once on another pick when
@@ -62,7 +101,7 @@ async def create_order(
     retried: list[int] = []
     dropped = 0
     while True:
-        url = random.choice(base_urls) + ORDERS
+        url = random.choice(base_urls) + path
         try:
             sent = {"Idempotency-Key": key, **(headers or {})}
             response = await client.post(url, json=payload, headers=sent)

@@ -175,6 +175,21 @@ async def eventually(
         await asyncio.sleep(0.02)
 
 
+async def leader(pool: asyncpg.Pool) -> int | None:
+    """The process id of the `orders project` that holds the leader lock, if one does."""
+    name: str | None = await pool.fetchval(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+        " WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()"
+        " AND a.application_name LIKE 'orders-project-%'"
+    )
+    return None if name is None else int(name.rsplit("-", 1)[1])
+
+
+async def leads(pool: asyncpg.Pool, projector: OrdersProcess) -> bool:
+    """Whether `projector` holds the leader lock (it has started and is projecting)."""
+    return await leader(pool) == projector.process.pid
+
+
 async def checkpoint_position(pool: asyncpg.Pool, name: str = CHECKPOINT) -> int:
     position: int | None = await pool.fetchval(
         "SELECT position FROM projection_checkpoints WHERE projection = $1", name

@@ -22,6 +22,7 @@ from tests.projections.support import (
     checkpoint_position,
     create_orders,
     eventually,
+    leader,
     orders_process,
 )
 
@@ -35,16 +36,6 @@ async def creator(pool: asyncpg.Pool) -> AsyncIterator[OrderCreator]:
     notifier.start()
     yield OrderCreator(EventStore(pool, notifier))
     await notifier.stop()
-
-
-async def leader(pool: asyncpg.Pool) -> int | None:
-    """The process id of the `orders project` that holds the leader lock, if one does."""
-    name: str | None = await pool.fetchval(
-        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-        " WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()"
-        " AND a.application_name LIKE 'orders-project-%'"
-    )
-    return None if name is None else int(name.rsplit("-", 1)[1])
 
 
 async def test_concurrent_creates_while_the_projector_runs_end_in_the_fold(
