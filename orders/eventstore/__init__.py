@@ -8,11 +8,12 @@ from orders.eventstore.errors import (
     StreamAlreadyExists,
     WrongExpectedVersion,
 )
-from orders.eventstore.group_commit import Batch, GroupCommit
+from orders.eventstore.group_commit import Batch, GroupAppend, GroupCommit
 from orders.eventstore.store import (
     ANY,
     NO_STREAM,
     START,
+    Append,
     EventStore,
     ExpectedVersion,
     NewEvent,
@@ -25,11 +26,13 @@ __all__ = [
     "ANY",
     "NO_STREAM",
     "START",
+    "Append",
     "AppendBlocked",
     "Batch",
     "EventStore",
     "EventStoreError",
     "ExpectedVersion",
+    "GroupAppend",
     "GroupCommit",
     "MigrationError",
     "NewEvent",
