@@ -149,8 +149,8 @@ class EventStore:
         the error `append` would raise (WrongExpectedVersion with the actual version,
         AppendBlocked). `then` is as for `append`.
 
-        Streams named more than once are appended in turn: the first in the statement, the
-        later ones each on its own after it, as if they had come after it. Raises
+        A stream named more than once is appended in turn: its first append in the statement,
+        the later ones each on its own after it, in order, exactly as if they had come after. Raises
         StoreUnavailable (nothing appended) when the database cannot be reached, and
         AppendBlocked when the statement waited past `lock_timeout` on a concurrent writer
         (nothing appended: the caller decides whether to try each on its own).
@@ -165,10 +165,9 @@ class EventStore:
         outcomes: dict[int, RecordedEvent | EventStoreError] = {}
         answered = await self._append_batch(batch, then)
         outcomes.update(zip((firsts[a.stream_id] for a in batch), answered, strict=True))
-        later = [i for i in range(len(appends)) if i not in outcomes]
-        if later:
-            afterwards = await self._one_by_one([appends[i] for i in later], then)
-            outcomes.update(zip(later, afterwards, strict=True))
+        for i in range(len(appends)):
+            if i not in outcomes:  # a stream's later append, after its earlier ones, in turn
+                [outcomes[i]] = await self._one_by_one([appends[i]], then)
         return [outcomes[i] for i in range(len(appends))]
 
     async def _append_batch(
