@@ -1,5 +1,6 @@
 """The append-only event store (the only package that talks to asyncpg about events)."""
 
+from orders.eventstore.coalescing import Batch
 from orders.eventstore.errors import (
     AppendBlocked,
     EventStoreError,
@@ -8,7 +9,7 @@ from orders.eventstore.errors import (
     StreamAlreadyExists,
     WrongExpectedVersion,
 )
-from orders.eventstore.group_commit import Batch, GroupAppend, GroupCommit
+from orders.eventstore.group_commit import GroupAppend, GroupCommit
 from orders.eventstore.store import (
     ANY,
     NO_STREAM,
