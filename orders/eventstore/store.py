@@ -147,13 +147,13 @@ class EventStore:
         """Each of `appends` as `append` with its exact expected version would make it, in one
         statement and one commit (group commit): for each, in order, its recorded event or
         the error `append` would raise (WrongExpectedVersion with the actual version,
-        AppendBlocked). `then` is as for `append`.
+        AppendBlocked, StoreUnavailable). `then` is as for `append`.
 
         A stream named more than once is appended in turn: its first append in the statement,
-        the later ones each on its own after it, in order, exactly as if they had come after. Raises
-        StoreUnavailable (nothing appended) when the database cannot be reached, and
-        AppendBlocked when the statement waited past `lock_timeout` on a concurrent writer
-        (nothing appended: the caller decides whether to try each on its own).
+        the later ones each on its own after it, in order, as if they had come after it.
+        Raises StoreUnavailable when the statement cannot reach the database, and
+        AppendBlocked when it waited past `lock_timeout` on a concurrent writer; nothing is
+        appended then, and the caller decides whether to try each on its own.
         """
         if not appends:
             return []
@@ -213,7 +213,7 @@ class EventStore:
     async def _one_by_one(
         self, appends: Sequence[Append], then: str
     ) -> list[RecordedEvent | EventStoreError]:
-        """Each of `appends` as its own `append`, concurrently; StoreUnavailable fails all."""
+        """Each of `appends` as its own `append`, concurrently, each with its own outcome."""
         outcomes = await asyncio.gather(
             *(self.append(a.stream_id, [a.event], a.expected, then=then) for a in appends),
             return_exceptions=True,
@@ -222,7 +222,7 @@ class EventStore:
         for outcome in outcomes:
             if isinstance(outcome, list):
                 answers.append(outcome[0])
-            elif isinstance(outcome, EventStoreError) and not isinstance(outcome, StoreUnavailable):
+            elif isinstance(outcome, EventStoreError):
                 answers.append(outcome)
             else:
                 raise outcome
