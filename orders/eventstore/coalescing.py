@@ -64,6 +64,7 @@ class Coalescer(Generic[T, R]):
         self._sending: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: T) -> R:
+        """`one(item)`'s result, from a statement of its own or from a batch's."""
         if self._in_flight < self._max_in_flight and not self._queue:
             self._sent(1, queued=False)
             try:
