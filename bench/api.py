@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import subprocess
 import tempfile
@@ -28,9 +29,10 @@ import msgspec
 
 from bench import ceilings, scenarios, seed
 from bench.cpu import CpuMeter
-from bench.load import default_generator
+from bench.load import Measurement, default_generator
 from bench.report import (
     Report,
+    lifecycle_ratios,
     render,
     targets,
     variant_ratios,
@@ -40,7 +42,7 @@ from bench.report import (
 )
 from bench.scenarios import Scenario
 from bench.service import Service, postgres, serve
-from bench.session import Session, migrated_session
+from bench.session import PerRun, Session, migrated_session
 from bench.variants import BASELINE, VARIANTS, Extra, Variant
 
 RESULTS: Final = Path(__file__).parent / "results"
@@ -54,37 +56,98 @@ LARGE_TABLE: Final = 1_000_000
 DEFAULT_POOL_SIZE: Final = 8
 
 
+PAY_HEADROOM: Final = 2.0
+"""Orders made for a pays run, per second of it, as a multiple of the best create rate so far:
+a run that pays faster than that still finds a new order for every request."""
+PAY_RATE_GUESS: Final = 3000.0
+"""The create rate assumed when no creates were measured before the pays."""
+SPARE_ORDERS: Final = 1000
+
+
+class FreshOrders:
+    """The pays scenario for one run: new orders, made just before it, enough for a pay of
+    each request's own order (`PAY_HEADROOM`)."""
+
+    def __init__(
+        self, database_url: str, scratch: Path, results: Sequence[Measurement] = ()
+    ) -> None:
+        self._database_url = database_url
+        self._scratch = scratch
+        self._results = results
+        """The measurements so far (a list the session extends), for the best create rate."""
+        self._runs = 0
+
+    def __call__(self, seconds: float) -> Scenario:
+        rate = max(
+            (r.rate for r in self._results if r.scenario == "creates"), default=PAY_RATE_GUESS
+        )
+        needed = math.ceil(rate * PAY_HEADROOM * seconds) + SPARE_ORDERS
+        paths = asyncio.run(seed.payable_orders(self._database_url, needed))
+        self._runs += 1
+        paths_file = self._scratch / f"pay-paths-{self._runs}.txt"
+        paths_file.write_text("\n".join(paths) + "\n")
+        return scenarios.pays(paths_file)
+
+
 class Fixtures:
     """What the scenarios refer to, made once the service is up."""
 
-    def __init__(self, replay_key: str, paths_file: Path) -> None:
+    def __init__(
+        self,
+        replay_key: str,
+        paths_file: Path,
+        pay_replay: tuple[str, str],
+        fresh_orders: FreshOrders,
+    ) -> None:
         self.replay_key = replay_key
         self.paths_file = paths_file
+        self.pay_replay = pay_replay
+        """The pay path and key of an order paid once, for its replays."""
+        self.fresh_orders = fresh_orders
 
 
-PLAN: Final[dict[str, Callable[[Fixtures], Scenario]]] = {
+PLAN: Final[dict[str, Callable[[Fixtures], Scenario | PerRun]]] = {
     "count-1k": lambda _: scenarios.count("1k"),
     "get": lambda f: scenarios.get_order(f.paths_file),
     "list": lambda _: scenarios.list_page(),
     "replays": lambda f: scenarios.replays(f.replay_key),
+    "pay-replays": lambda f: scenarios.pay_replays(*f.pay_replay),
     "creates": lambda _: scenarios.creates(),
+    "pays": lambda f: f.fresh_orders,
     "mixed": lambda _: scenarios.mixed(),
     "count-1m": lambda _: scenarios.count("1M"),
 }
-"""In the order they run: the small-table reads first, then the writes, then the bulk load
-that `count-1m` needs."""
+"""In the order they run: the small-table reads first, then the writes, each lifecycle command
+right after the create it is compared with, then the bulk load that `count-1m` needs."""
 LARGE_SCENARIO: Final = "count-1m"
-VARIANT_SCENARIOS: Final = ("replays", "creates")
-"""What each variant runs (bench/variants.py)."""
+VARIANT_PLAN: Final[dict[str, Callable[[str], Scenario]]] = {
+    "replays": scenarios.replays,
+    "creates": lambda _: scenarios.creates(),
+}
+"""What each variant runs (bench/variants.py), given the key of an order it created."""
 
 
-def prepare_fixtures(service: Service, database_url: str, scratch: Path) -> Fixtures:
+def prepare_fixtures(
+    service: Service,
+    database_url: str,
+    scratch: Path,
+    results: Sequence[Measurement] = (),
+) -> Fixtures:
+    """The seeded orders and paid order; the pays' fresh orders are sized from the creates in
+    `results`."""
     keys = [f"seed-{uuid.uuid4().hex}" for _ in range(SEEDED_ORDERS)]
     asyncio.run(seed.create_orders(service.base_url, keys))
     paths = asyncio.run(seed.order_paths(database_url, SEEDED_ORDERS))
     paths_file = scratch / "order-paths.txt"
     paths_file.write_text("\n".join(paths) + "\n")
-    return Fixtures(replay_key=keys[0], paths_file=paths_file)
+    pay_key = f"seed-pay-{uuid.uuid4().hex}"
+    pay_path = asyncio.run(seed.paid_order(service.base_url, pay_key))
+    return Fixtures(
+        replay_key=keys[0],
+        paths_file=paths_file,
+        pay_replay=(pay_path, pay_key),
+        fresh_orders=FreshOrders(database_url, scratch, results),
+    )
 
 
 def _commit() -> str | None:
@@ -109,9 +172,9 @@ def measure_variant(
     of its own, created with those headers (a variant may change who is calling)."""
     key = f"seed-{variant}-{uuid.uuid4().hex}"
     asyncio.run(seed.create_orders(service.base_url, [key], headers=extra.headers))
-    own = Fixtures(replay_key=key, paths_file=fixtures.paths_file)
-    for name in (n for n in names if n in VARIANT_SCENARIOS):
-        scenario = msgspec.structs.replace(PLAN[name](own), headers=dict(extra.headers))
+    for name in (n for n in names if n in VARIANT_PLAN):
+        scenario = VARIANT_PLAN[name](key)
+        scenario = msgspec.structs.replace(scenario, headers=dict(extra.headers))
         session.measure(service, scenario, variant)
 
 
@@ -149,7 +212,7 @@ def run(
             return serve(database_url, workers=workers, pool_size=pool_size, log=log, env=env)
 
         with service(BASELINE.name, BASELINE.env) as baseline:
-            fixtures = prepare_fixtures(baseline, database_url, Path(scratch))
+            fixtures = prepare_fixtures(baseline, database_url, Path(scratch), session.results)
             print("pgbench ceilings ...", flush=True)
             pgbench_meter = CpuMeter(service=None, postgres=session.postmaster)
             inserts, selects = ceilings.run_ceilings(
@@ -178,6 +241,7 @@ def run(
         ceilings=[m for by_level in session.ceilings.values() for m in by_level.values()],
         targets=targets(session.results),
         variants=variant_ratios(session.results),
+        lifecycle=lifecycle_ratios(session.results),
         bulk_load_seconds=bulk_seconds,
     )
 

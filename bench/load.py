@@ -90,6 +90,7 @@ def run_wrk(scenario: Scenario, base_url: str, connections: int, seconds: float)
         env["BENCH_KEY"] = scenario.key
     if scenario.paths_file is not None:
         env["BENCH_PATHS"] = str(scenario.paths_file)
+        env["BENCH_PATHS_ONCE"] = "1" if scenario.paths == "once" else "0"
     command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s"]
     command += ["-s", str(LUA), base_url]
     completed = subprocess.run(command, env=env, capture_output=True, text=True, check=True)

@@ -1,10 +1,10 @@
-"""Where a create and a replay spend their time: py-spy over the serve workers under load,
+"""Where a create, a replay and a pay spend their time: py-spy over the serve workers under load,
 PostgreSQL's plan of the create-or-get statement, and a one-connection time split.
 
     .venv/bin/python -m bench.profile [--seconds 10] [--connections 64]
 
 Separate from `make bench` because sampling slows the workers. Writes
-bench/results/{creates,replays}.speedscope.json (open them at https://www.speedscope.app) and
+bench/results/{creates,replays,pays}.speedscope.json (open them at https://www.speedscope.app) and
 bench/results/profile.txt, the summary printed at the end.
 """
 
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
                     for name in direct
                 )
             )
-            for scenario in plan:
+            for scenario in [*plan, fixtures.fresh_orders(args.seconds)]:
                 output = args.output / f"{scenario.name}.speedscope.json"
                 sampler = record(service.pid, output, args.seconds + 1)
                 time.sleep(0.5)  # py-spy attaches to every worker before the load starts

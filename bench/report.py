@@ -33,6 +33,30 @@ class VariantRatio(msgspec.Struct, frozen=True, kw_only=True):
     ratio: float
 
 
+LIFECYCLE_PAIRS: Final = (("pays", "creates"), ("pay replays", "replays"))
+"""Each lifecycle scenario and the create scenario it is judged against."""
+LIFECYCLE_RATIO: Final = 0.8
+LIFECYCLE_P99_RATIO: Final = 2.0
+
+
+class LifecycleRatio(msgspec.Struct, frozen=True, kw_only=True):
+    """A lifecycle command's rate and p99 beside those of its create scenario, same
+    connections, same run, with the CPU each costs."""
+
+    scenario: str
+    compared_with: str
+    connections: int
+    rate: float
+    create_rate: float
+    ratio: float
+    p99_ms: float
+    create_p99_ms: float
+    service_cpu_ms: float | None
+    postgres_cpu_ms: float | None
+    create_service_cpu_ms: float | None
+    create_postgres_cpu_ms: float | None
+
+
 class Report(msgspec.Struct, kw_only=True):
     generator: str
     seconds: float
@@ -43,6 +67,7 @@ class Report(msgspec.Struct, kw_only=True):
     ceilings: list[Measurement]
     targets: list[Target]
     variants: list[VariantRatio] = msgspec.field(default_factory=list)
+    lifecycle: list[LifecycleRatio] = msgspec.field(default_factory=list)
     bulk_load_seconds: float | None = None
 
 
@@ -84,8 +109,65 @@ def variant_ratios(results: list[Measurement]) -> list[VariantRatio]:
     return found
 
 
+def lifecycle_ratios(results: list[Measurement]) -> list[LifecycleRatio]:
+    """Each lifecycle scenario measured (baseline) beside its create scenario."""
+    found: list[LifecycleRatio] = []
+    for scenario, compared_with in LIFECYCLE_PAIRS:
+        for row in results:
+            if row.scenario != scenario or row.variant != BASELINE.name:
+                continue
+            create = _find(results, compared_with, row.connections)
+            if create is None or not create.rate:
+                continue
+            found.append(
+                LifecycleRatio(
+                    scenario=scenario,
+                    compared_with=compared_with,
+                    connections=row.connections,
+                    rate=row.rate,
+                    create_rate=create.rate,
+                    ratio=row.rate / create.rate,
+                    p99_ms=row.p99_ms,
+                    create_p99_ms=create.p99_ms,
+                    service_cpu_ms=row.service_cpu_ms,
+                    postgres_cpu_ms=row.postgres_cpu_ms,
+                    create_service_cpu_ms=create.service_cpu_ms,
+                    create_postgres_cpu_ms=create.postgres_cpu_ms,
+                )
+            )
+    return found
+
+
+def lifecycle_targets(results: list[Measurement]) -> list[Target]:
+    """Issue 18's goals, at every connection count measured: each lifecycle scenario at least
+    LIFECYCLE_RATIO of its create scenario's rate, its p99 under LIFECYCLE_P99_RATIO times
+    the create's."""
+    found: list[Target] = []
+    for r in lifecycle_ratios(results):
+        found.append(
+            Target(
+                f"{r.scenario} @{r.connections}: rate / {r.compared_with} rate",
+                r.ratio,
+                f">= {LIFECYCLE_RATIO}",
+                r.ratio >= LIFECYCLE_RATIO,
+            )
+        )
+        limit = LIFECYCLE_P99_RATIO * r.create_p99_ms
+        found.append(
+            Target(
+                f"{r.scenario} @{r.connections}: p99 ms (< {LIFECYCLE_P99_RATIO:g} x "
+                f"{r.compared_with} p99 {r.create_p99_ms:.2f})",
+                r.p99_ms,
+                f"< {limit:.2f}",
+                r.p99_ms < limit,
+            )
+        )
+    return found
+
+
 def targets(results: list[Measurement], level: int = TARGET_LEVEL) -> list[Target]:
-    """The goals of issues 7 and 11 that this run has the measurements for (baseline only)."""
+    """The goals of issues 7, 11 and 18 that this run has the measurements for (baseline
+    only)."""
     found: list[Target] = []
     for scenario, share in (("creates", 0.20), ("replays", 0.15)):
         row = _find(results, scenario, level)
@@ -122,6 +204,7 @@ def targets(results: list[Measurement], level: int = TARGET_LEVEL) -> list[Targe
         found.append(
             Target(f"count @{level}: rate at 1M / rate at 1k", ratio, ">= 0.5", ratio >= 0.5)
         )
+    found += lifecycle_targets(results)
     errors = sum(r.errors for r in results)
     found.append(Target("errors, all scenarios", errors, "== 0", errors == 0))
     return found
@@ -207,6 +290,43 @@ def render(report: Report) -> str:
                         number(v.ratio, 3),
                     ]
                     for v in report.variants
+                ],
+                text_columns=2,
+            )
+        )
+    if report.lifecycle:
+        sections.append(
+            table(
+                [
+                    "command",
+                    "compared with",
+                    "conns",
+                    "req/s",
+                    "its req/s",
+                    "ratio",
+                    "p99 ms",
+                    "its p99 ms",
+                    "service CPU ms/cmd",
+                    "its service CPU",
+                    "PostgreSQL CPU ms/cmd",
+                    "its PostgreSQL CPU",
+                ],
+                [
+                    [
+                        r.scenario,
+                        r.compared_with,
+                        str(r.connections),
+                        number(r.rate, 0),
+                        number(r.create_rate, 0),
+                        number(r.ratio, 3),
+                        number(r.p99_ms, 2),
+                        number(r.create_p99_ms, 2),
+                        number(r.service_cpu_ms, 3),
+                        number(r.create_service_cpu_ms, 3),
+                        number(r.postgres_cpu_ms, 3),
+                        number(r.create_postgres_cpu_ms, 3),
+                    ]
+                    for r in report.lifecycle
                 ],
                 text_columns=2,
             )

@@ -2,6 +2,7 @@
 -- bench/scenarios.py, whose Python request source chooses keys and paths the same way).
 --   BENCH_METHOD, BENCH_PATH, BENCH_BODY      the request
 --   BENCH_PATHS                               a file of paths, one picked at random per request
+--   BENCH_PATHS_ONCE = 1                      take BENCH_PATHS' paths in turn instead, each once
 --   BENCH_HEADERS                             extra headers, one "Name: value" per line
 --   BENCH_KEYS = none | fixed | unique | uuid | mixed, BENCH_KEY (fixed), BENCH_PREFIX (unique,
 --                                             mixed); uuid: a random UUID per request
@@ -11,6 +12,7 @@
 
 local keys = os.getenv("BENCH_KEYS") or "none"
 local paths_file = os.getenv("BENCH_PATHS")
+local paths_once = os.getenv("BENCH_PATHS_ONCE") == "1"
 local prefix = os.getenv("BENCH_PREFIX") or "wrk"
 local repeat_share = tonumber(os.getenv("BENCH_REPEAT_SHARE") or "0.2")
 local recent_keys = tonumber(os.getenv("BENCH_RECENT_KEYS") or "64")
@@ -38,6 +40,7 @@ end
 
 local paths = nil
 local counter = 0
+local taken = 0
 local recent = {}
 statuses = {}
 
@@ -87,7 +90,10 @@ if new_keys or paths_file then
       headers["Idempotency-Key"] = next_key()
     end
     local path = wrk.path
-    if paths then
+    if paths and paths_once then
+      path = paths[(taken % #paths) + 1]
+      taken = taken + 1
+    elseif paths then
       path = paths[math.random(#paths)]
     end
     return wrk.format(nil, path, headers)

@@ -1,9 +1,10 @@
 """What each API scenario sends, described once for both load generators (wrk and Python).
 
-A scenario is a method, a path (or a file of paths to pick from at random), a body, extra
-headers (a variant's, e.g. credentials), and how the `Idempotency-Key` is chosen: none, one fixed
-key, a new key per request (numbered, or a random UUID), or "mixed" (a share of requests repeat
-one of the last few keys, so duplicates are in flight together with originals).
+A scenario is a method, a path (or a file of paths to pick from at random, or to take in turn,
+each once), a body, extra headers (a variant's, e.g. credentials), and how the `Idempotency-Key`
+is chosen: none, one fixed key, a new key per request (numbered, or a random UUID), or "mixed" (a
+share of requests repeat one of the last few keys, so duplicates are in flight together with
+originals).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Final, Literal
 import msgspec
 
 KeyMode = Literal["none", "fixed", "unique", "uuid", "mixed"]
+PathMode = Literal["random", "once"]
 Ceiling = Literal["insert", "select"]
 
 ORDERS: Final = "/api/v1/orders"
@@ -26,6 +28,11 @@ BODY: Final = msgspec.json.encode(
         "shipping_to": "Jane Doe, 1 Main Street, 12345 Springfield",
     }
 )
+ORDER_TOTAL: Final = sum(
+    line["price"] * line["quantity"] for line in msgspec.json.decode(BODY)["products"]
+)
+"""The total of every order BODY creates: what a pay of one of them must send."""
+PAY_BODY: Final = msgspec.json.encode({"amount": ORDER_TOTAL, "reference": "bench"})
 REPEAT_SHARE: Final = 0.2
 """In "mixed", the share of requests that reuse a recent key."""
 RECENT_KEYS: Final = 64
@@ -40,7 +47,10 @@ class Scenario(msgspec.Struct, frozen=True, kw_only=True):
     method: str = "GET"
     path: str = ORDERS
     paths_file: Path | None = None
-    """One path per line; each request picks one at random (instead of `path`)."""
+    """One path per line, taken instead of `path` as `paths` says."""
+    paths: PathMode = "random"
+    """"random": each request picks a path at random; "once": requests take the paths in
+    turn, each once (a file with more paths than the run sends requests)."""
     body: bytes | None = None
     keys: KeyMode = "none"
     key: str | None = None
@@ -63,6 +73,37 @@ def replays(key: str) -> Scenario:
     )
 
 
+def pays(paths_file: Path) -> Scenario:
+    """A pay of a different order per request (`paths_file`: their pay paths), each with a new
+    key: the lifecycle's compare-and-set append, beside the create it is compared with."""
+    return Scenario(
+        name="pays",
+        ceiling="insert",
+        method="POST",
+        paths_file=paths_file,
+        paths="once",
+        body=PAY_BODY,
+        keys="unique",
+    )
+
+
+def pay_replays(path: str, key: str) -> Scenario:
+    """The same pay, key and all, again and again: answered from what the key recorded."""
+    return Scenario(
+        name="pay replays",
+        ceiling="select",
+        method="POST",
+        path=path,
+        body=PAY_BODY,
+        keys="fixed",
+        key=key,
+    )
+
+
+def pay_path(order_id: str) -> str:
+    return f"{ORDERS}/{order_id}/pay"
+
+
 def get_order(paths_file: Path) -> Scenario:
     return Scenario(name="get order", ceiling="select", paths_file=paths_file)
 
@@ -83,15 +124,17 @@ class Requests:
         self._host = host
         self._prefix = prefix
         self._counter = 0
+        self._taken = 0
         self._recent: deque[str] = deque(maxlen=RECENT_KEYS)
         self._paths = (
             scenario.paths_file.read_text().split() if scenario.paths_file else [scenario.path]
         )
-        self._static = self._render(scenario.key) if scenario.keys in ("none", "fixed") else None
+        static = scenario.keys in ("none", "fixed") and len(self._paths) == 1
+        self._static = self._render(scenario.key) if static else None
 
     def next(self) -> bytes:
         """The bytes of the next HTTP/1.1 request."""
-        if self._static is not None and len(self._paths) == 1:
+        if self._static is not None:
             return self._static
         return self._render(self._next_key())
 
@@ -110,7 +153,11 @@ class Requests:
 
     def _render(self, key: str | None) -> bytes:
         body = self._scenario.body or b""
-        path = random.choice(self._paths)
+        if self._scenario.paths == "once":
+            path = self._paths[self._taken % len(self._paths)]
+            self._taken += 1
+        else:
+            path = random.choice(self._paths)
         lines = [f"{self._scenario.method} {path} HTTP/1.1", f"Host: {self._host}"]
         if key is not None:
             lines.append(f"Idempotency-Key: {key}")

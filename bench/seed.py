@@ -14,7 +14,7 @@ import httpx
 import msgspec
 
 import projections.orders
-from bench.scenarios import BODY, ORDERS
+from bench.scenarios import BODY, ORDERS, PAY_BODY, pay_path
 from orders.create_order import OrderCreator
 from orders.domain.commands import CreateOrder, OrderRequest
 from orders.domain.decide import decide
@@ -81,6 +81,41 @@ async def order_paths(url: str, limit: int) -> list[str]:
     finally:
         await conn.close()
     return [f"{ORDERS}/{row['order_id']}" for row in rows]
+
+
+async def paid_order(base_url: str, key: str) -> str:
+    """Create an order through the API and pay it with `key`; return its pay path (for the
+    pay's replays)."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        created = await client.post(
+            ORDERS,
+            content=BODY,
+            headers={"Content-Type": "application/json", "Idempotency-Key": f"{key}-order"},
+        )
+        created.raise_for_status()
+        path = pay_path(created.json()["order_id"])
+        paid = await client.post(
+            path,
+            content=PAY_BODY,
+            headers={"Content-Type": "application/json", "Idempotency-Key": key},
+        )
+        paid.raise_for_status()
+    return path
+
+
+async def payable_orders(url: str, orders: int) -> list[str]:
+    """Pay paths of `orders` new orders, each in status created: bulk-loaded (an anonymous
+    caller's, whose total is ORDER_TOTAL), then read back newest first."""
+    await bulk_load(url, orders, report=False)
+    conn = await connect(url, application_name="bench")
+    try:
+        rows = await conn.fetch(
+            "SELECT order_id FROM orders WHERE status = 'created' ORDER BY position DESC LIMIT $1",
+            orders,
+        )
+    finally:
+        await conn.close()
+    return [pay_path(str(row["order_id"])) for row in rows]
 
 
 async def order_count(url: str) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from functools import partial
 from typing import Literal
 
@@ -15,6 +16,10 @@ from bench.scenarios import Ceiling, Scenario
 from bench.service import Service
 from bench.variants import BASELINE
 from orders.database import migrate_database
+
+PerRun = Callable[[float], Scenario]
+"""A scenario made anew for each run of the given seconds (one whose requests use up what it
+was given, e.g. orders to pay once each)."""
 
 
 class Session:
@@ -40,23 +45,25 @@ class Session:
         self.ceilings: dict[Ceiling, dict[int, Measurement]] = {}
 
     def measure(
-        self, service: Service, scenario: Scenario, variant: str = BASELINE.name
+        self, service: Service, scenario: Scenario | PerRun, variant: str = BASELINE.name
     ) -> list[Measurement]:
         """Run `scenario` at each connection count (after a warm-up), with the CPU each side
         spent and the ratio to the pgbench ceiling when one was measured."""
         measured_now: list[Measurement] = []
         meter = CpuMeter(service=service.pid, postgres=self.postmaster)
+
+        def for_run(seconds: float) -> Scenario:
+            return scenario if isinstance(scenario, Scenario) else scenario(seconds)
+
         if self.warmup_seconds > 0:
-            run_load(
-                self.generator, scenario, service.base_url, self.levels[0], self.warmup_seconds
-            )
+            warmup = for_run(self.warmup_seconds)
+            run_load(self.generator, warmup, service.base_url, self.levels[0], self.warmup_seconds)
         for level in self.levels:
+            run = for_run(self.seconds)
             orders = asyncio.run(seed.order_count(self.database_url))
-            load = partial(
-                run_load, self.generator, scenario, service.base_url, level, self.seconds
-            )
+            load = partial(run_load, self.generator, run, service.base_url, level, self.seconds)
             measured = meter.measure(load)
-            ceiling = self.ceilings.get(scenario.ceiling, {}).get(level)
+            ceiling = self.ceilings.get(run.ceiling, {}).get(level)
             if ceiling is not None:
                 measured = msgspec.structs.replace(
                     measured,
@@ -65,7 +72,7 @@ class Session:
                 )
             measured_now.append(msgspec.structs.replace(measured, orders=orders, variant=variant))
             print(
-                f"  {scenario.name} ({variant}) @{level}: {measured.rate:.0f}/s, "
+                f"  {run.name} ({variant}) @{level}: {measured.rate:.0f}/s, "
                 f"p99 {measured.p99_ms:.1f} ms, {measured.errors} errors",
                 flush=True,
             )

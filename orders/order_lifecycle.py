@@ -33,7 +33,14 @@ from orders.domain.lifecycle import (
     may,
     recorded_command,
 )
-from orders.eventstore import AppendBlocked, EventStore, NewEvent, WrongExpectedVersion
+from orders.eventstore import (
+    AppendBlocked,
+    Batch,
+    EventStore,
+    GroupAppend,
+    NewEvent,
+    WrongExpectedVersion,
+)
 from orders.readmodel import LocatedOrder, OrderView, ReadModel
 from orders.recorded_outcomes import RecordedOutcomes
 
@@ -101,10 +108,13 @@ class OrderLifecycle:
         inline_projection: str = "",
         clock: Callable[[], datetime] = _utc_now,
         remembered: int = 10_000,
+        on_batch: Callable[[Batch], None] | None = None,
     ) -> None:
         self._store = store
+        # Concurrent commands on different orders share statements and commits; each still
+        # gets the answer an append of its own would (see GroupAppend).
+        self._appends = GroupAppend(store, then=inline_projection, on_batch=on_batch)
         self._read_model = read_model
-        self._then = inline_projection
         self._clock = clock
         # By the caller as it is now, roles and all: a caller that has since lost a role is
         # answered from the stream, as any process without this memory would answer it.
@@ -167,7 +177,7 @@ class OrderLifecycle:
             event = decide(state, command, now=self._clock())
             new_event = NewEvent(event_type(event), encode_event(event))
             try:
-                await self._store.append(stream_id, [new_event], state.version, then=self._then)
+                await self._appends.append(stream_id, new_event, state.version)
             except WrongExpectedVersion:
                 recorded = await self._store.read_stream(stream_id)
                 continue

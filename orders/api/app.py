@@ -18,7 +18,13 @@ from orders.api.errors import EXCEPTION_HANDLERS
 from orders.api.health import HealthController
 from orders.api.lifecycle import COMMAND_ROUTES, order_history
 from orders.api.limits import HeaderLimitMiddleware
-from orders.api.observability import POOL_USE, ObservabilityMiddleware, count_batch, metrics
+from orders.api.observability import (
+    POOL_USE,
+    ObservabilityMiddleware,
+    count_batch,
+    count_lifecycle_batch,
+    metrics,
+)
 from orders.api.openapi import StructSchemaPlugin
 from orders.api.orders import OrdersController
 from orders.api.request_spans import RequestSpanMiddleware
@@ -84,6 +90,7 @@ def create_app(settings: Settings, database_url: str, tracing: Tracing | None = 
             services.read_model,
             inline_projection=inline,
             remembered=settings.replay_cache_size,
+            on_batch=count_lifecycle_batch,
         )
         try:
             yield

@@ -122,8 +122,20 @@ GROUP_COMMIT_BATCHES = Histogram(
 )
 
 
+LIFECYCLE_GROUP_COMMIT_BATCHES = Histogram(
+    "orders_lifecycle_group_commit_batch_size",
+    "Lifecycle commands per compare-and-set append statement (group commit): 1 at low load, "
+    "growing with the load",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
+
+
 def count_batch(batch: Batch) -> None:
     GROUP_COMMIT_BATCHES.observe(batch.size)
+
+
+def count_lifecycle_batch(batch: Batch) -> None:
+    LIFECYCLE_GROUP_COMMIT_BATCHES.observe(batch.size)
 
 
 def count_outcome(outcome: Outcome) -> None:

@@ -1,5 +1,6 @@
 """The append-only event store (the only package that talks to asyncpg about events)."""
 
+from orders.eventstore.coalescing import Batch
 from orders.eventstore.errors import (
     AppendBlocked,
     EventStoreError,
@@ -8,11 +9,12 @@ from orders.eventstore.errors import (
     StreamAlreadyExists,
     WrongExpectedVersion,
 )
-from orders.eventstore.group_commit import Batch, GroupCommit
+from orders.eventstore.group_commit import GroupAppend, GroupCommit
 from orders.eventstore.store import (
     ANY,
     NO_STREAM,
     START,
+    Append,
     EventStore,
     ExpectedVersion,
     NewEvent,
@@ -25,11 +27,13 @@ __all__ = [
     "ANY",
     "NO_STREAM",
     "START",
+    "Append",
     "AppendBlocked",
     "Batch",
     "EventStore",
     "EventStoreError",
     "ExpectedVersion",
+    "GroupAppend",
     "GroupCommit",
     "MigrationError",
     "NewEvent",

@@ -1,29 +1,14 @@
-"""Group commit: the stream starts of one process share statements and commits under load."""
+"""Group commit: the stream starts, and the compare-and-set appends, of one process share
+statements and commits under load."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
-from typing import Final, NamedTuple
+from collections.abc import Callable
+from operator import attrgetter, itemgetter
 
-from orders.eventstore.errors import StoreUnavailable
-from orders.eventstore.store import EventStore, NewEvent, StreamStart
-
-MAX_IN_FLIGHT: Final = 1
-MAX_BATCH: Final = 64
-
-
-class Batch(NamedTuple):
-    """What one statement carried: how many starts, and whether they had waited for it."""
-
-    size: int
-    queued: bool
-
-
-class _Queued(NamedTuple):
-    stream_id: str
-    event: NewEvent
-    answer: asyncio.Future[StreamStart]
+from orders.eventstore.coalescing import MAX_BATCH, MAX_IN_FLIGHT, Batch, Coalescer
+from orders.eventstore.errors import EventStoreError
+from orders.eventstore.store import Append, EventStore, NewEvent, RecordedEvent, StreamStart
 
 
 class GroupCommit:
@@ -62,84 +47,75 @@ class GroupCommit:
         max_batch: int = MAX_BATCH,
         on_batch: Callable[[Batch], None] | None = None,
     ) -> None:
-        self._store = store
-        self._then = then
-        self._max_in_flight = max_in_flight
-        self._max_batch = max_batch
-        self._on_batch = on_batch
-        self._in_flight = 0
-        self._queue: list[_Queued] = []
-        self._sending: set[asyncio.Task[None]] = set()
+        async def one(start: tuple[str, NewEvent]) -> StreamStart:
+            return await store.start_stream(*start, then=then)
+
+        async def many(starts: list[tuple[str, NewEvent]]) -> list[StreamStart]:
+            return await store.start_streams(starts, then=then)
+
+        self._starts: Coalescer[tuple[str, NewEvent], StreamStart] = Coalescer(
+            one,
+            many,
+            itemgetter(0),
+            max_in_flight=max_in_flight,
+            max_batch=max_batch,
+            on_batch=on_batch,
+        )
 
     async def start_stream(self, stream_id: str, event: NewEvent) -> StreamStart:
         """As `EventStore.start_stream` (with this instance's `then`)."""
-        if self._in_flight < self._max_in_flight and not self._queue:
-            self._sent(1, queued=False)
-            try:
-                return await self._store.start_stream(stream_id, event, then=self._then)
-            finally:
-                self._returned()
-        answer: asyncio.Future[StreamStart] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Queued(stream_id, event, answer))
-        if len(self._queue) >= self._max_batch:
-            self._send_queue()
-        return await answer
+        return await self._starts.submit((stream_id, event))
 
-    def _sent(self, size: int, *, queued: bool) -> None:
-        self._in_flight += 1
-        if self._on_batch is not None:
-            self._on_batch(Batch(size, queued))
 
-    def _returned(self) -> None:
-        """A statement has returned: its slot goes to what has queued meanwhile."""
-        self._in_flight -= 1
-        if self._queue:
-            self._send_queue()
+class GroupAppend:
+    """`EventStore.append` of one event at an exact expected version (compare-and-set) for
+    concurrent callers, coalesced as `GroupCommit` coalesces starts: one at once when no
+    statement of this instance is out, else queued for the next one
+    (`EventStore.append_each`, one statement and one commit).
 
-    def _send_queue(self) -> None:
-        batch = self._queue[: self._max_batch]
-        del self._queue[: self._max_batch]
-        self._sent(len(batch), queued=True)
-        task = asyncio.create_task(self._send(batch))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+    Each caller gets what an append of its own would have given: its recorded event, or
+    WrongExpectedVersion with the stream's actual version when another writer got there
+    first, in this batch or any other, in this process or any other (the unique (stream,
+    version) decides every race; nothing is ever written with ON CONFLICT DO NOTHING). Two
+    appends to one stream in one batch are appended in turn (the later one, at the version
+    both read, is refused). A batch that collides with a writer that won after its snapshot
+    is appended one by one by the store, so only the real loser is refused; one stuck on a
+    stream past `lock_timeout` (AppendBlocked) is retried one append at a time here, so only
+    the stuck one fails; StoreUnavailable fails the batch.
 
-    async def _send(self, batch: list[_Queued]) -> None:
-        try:
-            try:
-                starts = await self._store.start_streams(
-                    [(q.stream_id, q.event) for q in batch], then=self._then
-                )
-            finally:
-                self._returned()
-        except StoreUnavailable as exc:
-            _answer(batch, [exc] * len(batch))
-        except Exception as exc:  # AppendBlocked, or a row the database refused
-            if len({q.stream_id for q in batch}) == 1:
-                _answer(batch, [exc] * len(batch))
-            else:
-                await self._one_by_one(batch)
-        except BaseException:
-            for queued in batch:
-                queued.answer.cancel()
-            raise
-        else:
-            _answer(batch, starts)
+    A separate instance from the starts' (and its own statement in flight): lifecycle
+    commands and creates do not wait for each other's statements, and each batch is of one
+    statement's kind.
+    """
 
-    async def _one_by_one(self, batch: list[_Queued]) -> None:
-        """Each start of a failed batch on its own, at once: only the culprit fails."""
-        outcomes = await asyncio.gather(
-            *(self._store.start_stream(q.stream_id, q.event, then=self._then) for q in batch),
-            return_exceptions=True,
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        then: str = "",
+        max_in_flight: int = MAX_IN_FLIGHT,
+        max_batch: int = MAX_BATCH,
+        on_batch: Callable[[Batch], None] | None = None,
+    ) -> None:
+        async def one(append: Append) -> RecordedEvent:
+            [recorded] = await store.append(
+                append.stream_id, [append.event], append.expected, then=then
+            )
+            return recorded
+
+        async def many(appends: list[Append]) -> list[RecordedEvent | EventStoreError]:
+            return await store.append_each(appends, then=then)
+
+        self._appends: Coalescer[Append, RecordedEvent] = Coalescer(
+            one,
+            many,
+            attrgetter("stream_id"),
+            max_in_flight=max_in_flight,
+            max_batch=max_batch,
+            on_batch=on_batch,
         )
-        _answer(batch, outcomes)
 
-
-def _answer(batch: list[_Queued], outcomes: Sequence[StreamStart | BaseException]) -> None:
-    for queued, outcome in zip(batch, outcomes, strict=True):
-        if queued.answer.done():  # its caller has gone (cancelled)
-            continue
-        if isinstance(outcome, BaseException):
-            queued.answer.set_exception(outcome)
-        else:
-            queued.answer.set_result(outcome)
+    async def append(self, stream_id: str, event: NewEvent, expected: int) -> RecordedEvent:
+        """As `EventStore.append` of `[event]` at version `expected` (with this instance's
+        `then`): raises WrongExpectedVersion, AppendBlocked or StoreUnavailable."""
+        return await self._appends.submit(Append(stream_id, event, expected))

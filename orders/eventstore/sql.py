@@ -31,6 +31,36 @@ SELECT position, stream_id, version, event_type, data, metadata, tx_id, recorded
 FROM new_events ORDER BY position
 """
 
+# One event for each of many existing streams, each at the version after the one its writer
+# read (compare-and-set, as APPEND with an exact version): one statement and one commit for the
+# concurrent lifecycle commands of a process (group commit). Never ON CONFLICT DO NOTHING: an
+# append that collides is refused, and its writer reads the stream again and decides again.
+# - A member whose stream is not at its expected version on the statement's snapshot inserts
+#   nothing and returns no row; the caller reads those streams' versions in a new statement
+#   (STREAM_VERSIONS), which sees the writers that won.
+# - A member that passes its guard but collides on the unique (stream, version), with a writer
+#   that committed after the snapshot or was still in flight (waited for, bounded by
+#   lock_timeout), fails the whole statement with a unique violation: nothing is appended, and
+#   the caller appends the members one by one (APPEND) so that only the real loser is refused.
+# - Lock order: stream ids arrive distinct and sorted and rows are inserted in that order
+#   (WITH ORDINALITY), so two batches wait on each other's rows only in ascending stream order,
+#   never in a cycle. The projection in `{then}` updates one order row per stream appended, so
+#   two statements that both got that far share none.
+APPEND_EACH = """
+WITH new_events AS (
+    INSERT INTO events (stream_id, version, event_type, data, metadata)
+    SELECT a.stream_id, a.expected + 1, a.event_type, a.data, a.metadata
+    FROM unnest($1::text[], $2::integer[], $3::text[], $4::jsonb[], $5::jsonb[])
+             WITH ORDINALITY AS a(stream_id, expected, event_type, data, metadata, ord)
+    WHERE a.expected = (SELECT coalesce(max(e.version), 0) FROM events e
+                        WHERE e.stream_id = a.stream_id)
+    ORDER BY a.ord
+    RETURNING position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
+){then}
+SELECT position, stream_id, version, event_type, data, metadata, tx_id, recorded_at
+FROM new_events
+"""
+
 # The first event of each of many new streams, or the first event already there: one round trip
 # and one commit for a lone request, for an ordinary retry and for a batch of concurrent creates
 # (group commit) alike. ON CONFLICT DO NOTHING waits for a concurrent uncommitted insert of the
@@ -74,6 +104,15 @@ FROM events WHERE stream_id = ANY($1::text[]) AND version = 1
 
 # A stream's current version (0: no stream), read after a conflicting append.
 STREAM_VERSION = "SELECT coalesce(max(version), 0) FROM events WHERE stream_id = $1"
+
+# The current versions of the streams `$1` (0: no stream), read after their appends in one
+# APPEND_EACH were refused: one index probe per stream, each the newest (stream, version).
+STREAM_VERSIONS = """
+SELECT s.stream_id,
+       coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = s.stream_id), 0)
+           AS version
+FROM unnest($1::text[]) AS s(stream_id)
+"""
 
 READ_STREAM = """
 SELECT position, stream_id, version, event_type, data, metadata, tx_id, recorded_at

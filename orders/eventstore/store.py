@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -13,6 +14,7 @@ import msgspec
 from orders.eventstore import sql
 from orders.eventstore.errors import (
     AppendBlocked,
+    EventStoreError,
     StoreUnavailable,
     StreamAlreadyExists,
     WrongExpectedVersion,
@@ -72,6 +74,15 @@ class StreamStart(NamedTuple):
     started: bool
 
 
+class Append(NamedTuple):
+    """One compare-and-set append of many (`EventStore.append_each`): `event` as version
+    `expected` + 1 of `stream_id`, if the stream is still at `expected`."""
+
+    stream_id: str
+    event: NewEvent
+    expected: int
+
+
 class EventStore:
     """Append-only event streams over an asyncpg pool (see `orders.eventstore.pool`)."""
 
@@ -80,6 +91,7 @@ class EventStore:
         self._notifier = notifier
         self._append_sql: dict[str, str] = {}
         self._starts_sql: dict[str, str] = {}
+        self._append_each_sql: dict[str, str] = {}
 
     async def append(
         self,
@@ -128,6 +140,93 @@ class EventStore:
                 self._notifier.poke()
             return [recorded_event(row) for row in rows]
         raise AssertionError("unreachable: the loop returns or raises")
+
+    async def append_each(
+        self, appends: Sequence[Append], *, then: str = ""
+    ) -> list[RecordedEvent | EventStoreError]:
+        """Each of `appends` as `append` with its exact expected version would make it, in one
+        statement and one commit (group commit): for each, in order, its recorded event or
+        the error `append` would raise (WrongExpectedVersion with the actual version,
+        AppendBlocked, StoreUnavailable). `then` is as for `append`.
+
+        A stream named more than once is appended in turn: its first append in the statement,
+        the later ones each on its own after it, in order, as if they had come after it.
+        Raises StoreUnavailable when the statement cannot reach the database, and
+        AppendBlocked when it waited past `lock_timeout` on a concurrent writer; nothing is
+        appended then, and the caller decides whether to try each on its own.
+        """
+        if not appends:
+            return []
+        firsts: dict[str, int] = {}
+        for i, append in enumerate(appends):
+            firsts.setdefault(append.stream_id, i)
+        # Sorted: the statement takes its row locks in this order (see sql.APPEND_EACH).
+        batch = [appends[firsts[stream_id]] for stream_id in sorted(firsts)]
+        outcomes: dict[int, RecordedEvent | EventStoreError] = {}
+        answered = await self._append_batch(batch, then)
+        outcomes.update(zip((firsts[a.stream_id] for a in batch), answered, strict=True))
+        for i in range(len(appends)):
+            if i not in outcomes:  # a stream's later append, after its earlier ones, in turn
+                [outcomes[i]] = await self._one_by_one([appends[i]], then)
+        return [outcomes[i] for i in range(len(appends))]
+
+    async def _append_batch(
+        self, batch: list[Append], then: str
+    ) -> list[RecordedEvent | EventStoreError]:
+        """APPEND_EACH for appends to distinct streams, sorted by stream id."""
+        if len(batch) == 1:
+            return await self._one_by_one(batch, then)
+        statement = self._append_each_sql.get(then)
+        if statement is None:
+            statement = self._append_each_sql[then] = sql.APPEND_EACH.format(then=then)
+        try:
+            with driver_errors(None):
+                rows = await self._pool.fetch(
+                    statement,
+                    [a.stream_id for a in batch],
+                    [_expected_number(a.expected) for a in batch],
+                    [a.event.type for a in batch],
+                    [a.event.data for a in batch],
+                    [a.event.metadata for a in batch],
+                )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name != "events_stream_version_key":
+                raise StoreUnavailable(f"unexpected constraint: {exc.constraint_name}") from exc
+            # A writer of one of these streams won after the snapshot: only it can say which.
+            return await self._one_by_one(batch, then)
+        appended = {row["stream_id"]: recorded_event(row) for row in rows}
+        if appended and self._notifier is not None:
+            self._notifier.poke()
+        refused = [a.stream_id for a in batch if a.stream_id not in appended]
+        actual: dict[str, int] = {}
+        if refused:
+            with driver_errors(None):
+                rows = await self._pool.fetch(sql.STREAM_VERSIONS, refused)
+            actual = {row["stream_id"]: row["version"] for row in rows}
+        return [
+            appended[a.stream_id]
+            if a.stream_id in appended
+            else WrongExpectedVersion(a.stream_id, a.expected, actual[a.stream_id])
+            for a in batch
+        ]
+
+    async def _one_by_one(
+        self, appends: Sequence[Append], then: str
+    ) -> list[RecordedEvent | EventStoreError]:
+        """Each of `appends` as its own `append`, concurrently, each with its own outcome."""
+        outcomes = await asyncio.gather(
+            *(self.append(a.stream_id, [a.event], a.expected, then=then) for a in appends),
+            return_exceptions=True,
+        )
+        answers: list[RecordedEvent | EventStoreError] = []
+        for outcome in outcomes:
+            if isinstance(outcome, list):
+                answers.append(outcome[0])
+            elif isinstance(outcome, EventStoreError):
+                answers.append(outcome)
+            else:
+                raise outcome
+        return answers
 
     async def _wrong_version(
         self, stream_id: str, expected: ExpectedVersion

@@ -43,7 +43,7 @@ async def test_the_sql_stream_id_is_the_domains(pool: asyncpg.Pool, pair: tuple[
                     key,
                     owner,
                 )
-                rows = await conn.fetch(ORDER_EVENTS, order_id)
+                rows = await conn.fetch(ORDER_EVENTS, [order_id])
                 assert [row["stream_id"] for row in rows] == [order_stream_id(owner, key)]
                 raise _RolledBack
         except _RolledBack:

@@ -51,7 +51,12 @@ STATEMENTS: Final[list[tuple[str, tuple[Any, ...]]]] = [
     (readmodel.LIST_ORDERS_OF_ANYONE, (0, 50)),
     (readmodel.LIST_ORDERS_IN_STATUS, ("alice", 0, 50, "paid")),
     (readmodel.LIST_ORDERS_OF_ANYONE_IN_STATUS, (0, 50, "paid")),
-    (readmodel.ORDER_EVENTS, (uuid.uuid4(),)),
+    (readmodel.ORDER_EVENTS, ([uuid.uuid4()],)),
+    (
+        store_sql.APPEND_EACH.format(then=projections.orders.INLINE),
+        (["a-key"], [1], ["OrderPaid"], [b"{}"], [b"{}"]),
+    ),
+    (store_sql.STREAM_VERSIONS, (["a-key"],)),
     (
         store_sql.APPEND.format(then=projections.orders.INLINE),
         ("a-key", 1, ["OrderPaid"], [b"{}"], [b"{}"]),

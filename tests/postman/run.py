@@ -3,10 +3,12 @@ embedded database, or against `--base-url` (e.g. http://arch.homework) when give
 
     python -m tests.postman.run [--base-url URL [--auth none|jwt]]
 
-The collection has two folders: the seed's contract, for a service with `ORDERS_AUTH=none`,
-and the authenticated callers, for one with `ORDERS_AUTH=jwt` trusting the test-only key in
-tests/auth/. Without `--base-url` both run, each against a service started for it; with it,
-the folder `--auth` names (default: none) runs against that service.
+The collection has three folders: the seed's contract and the order's lifecycle (create, pay,
+ship, deliver, the cancels, a refused transition, a stale If-Match, replays), for a service
+with `ORDERS_AUTH=none`, and the authenticated callers, for one with `ORDERS_AUTH=jwt` trusting
+the test-only key in tests/auth/. Without `--base-url` each mode's folders run against a
+service started for it; with it, the folders of the mode `--auth` names (default: none) run
+against that service.
 
 newman is expected in node_modules/.bin (the Makefile target installs it there).
 """
@@ -29,8 +31,8 @@ REPO = Path(__file__).resolve().parents[2]
 COLLECTION = Path(__file__).with_name("orders.postman_collection.json")
 NEWMAN = REPO / "node_modules" / ".bin" / "newman"
 FOLDERS: Final = {
-    "none": "Seed contract (ORDERS_AUTH=none)",
-    "jwt": "Authenticated callers (ORDERS_AUTH=jwt)",
+    "none": ("Seed contract (ORDERS_AUTH=none)", "Lifecycle (ORDERS_AUTH=none)"),
+    "jwt": ("Authenticated callers (ORDERS_AUTH=jwt)",),
 }
 SERVICE_ENV: Final = {
     "none": {},
@@ -44,15 +46,9 @@ SERVICE_ENV: Final = {
 
 
 def newman(base_url: str, auth: str) -> int:
-    command = [
-        str(NEWMAN),
-        "run",
-        str(COLLECTION),
-        "--folder",
-        FOLDERS[auth],
-        "--env-var",
-        f"baseUrl={base_url}",
-    ]
+    command = [str(NEWMAN), "run", str(COLLECTION), "--env-var", f"baseUrl={base_url}"]
+    for folder in FOLDERS[auth]:
+        command += ["--folder", folder]
     return subprocess.run(command, check=False, stdin=subprocess.DEVNULL).returncode
 
 

@@ -28,6 +28,20 @@ from orders.eventstore.statement_spans import MAX_SUMMARY, connection_attributes
             "projected_orders UPDATE INSERT owner_order_counts SELECT projected_orders UPDATE "
             "SELECT new_events",
         ),
+        # A batch of compare-and-set appends reads each stream's version (events) where a
+        # batch of starts reads the rows it did not insert (new_events).
+        (
+            sql.APPEND_EACH.format(then=""),
+            "INSERT events SELECT SELECT events SELECT new_events",
+        ),
+        (
+            sql.APPEND_EACH.format(then=projections.orders.INLINE),
+            "INSERT events SELECT SELECT events SELECT new_events INSERT orders SELECT new_events "
+            "changes UPDATE UPDATE orders changes SELECT new_events INSERT order_counts SELECT "
+            "projected_orders UPDATE INSERT owner_order_counts SELECT projected_orders UPDATE "
+            "SELECT",
+        ),
+        (sql.STREAM_VERSIONS, "SELECT SELECT events"),
     ],
 )
 def test_our_statements_are_named_by_what_they_do(statement: str, summary: str) -> None:
