@@ -225,12 +225,15 @@ class Cluster:
         finally:
             await conn.close()
 
-    def restart_standby_without_unreceived_wal(self) -> None:
-        """End a frozen standby as a crash would (what its walreceiver had not read from the
-        socket is gone), then start it again from what it had written: it is behind the
-        primary by every commit it never received."""
+    async def fail_over_to_a_lagging_standby(self) -> None:
+        """Kill the primary, then the frozen standby, so that what its walreceiver had not read
+        from the socket is gone; start the standby again from the WAL it had written, and
+        promote it. Every commit it had not received is not on the new primary (a failover
+        manager that still counts it as the synchronous standby does exactly this)."""
+        self.primary.crash()
         self.standby.crash()
-        self.standby.start()
+        await asyncio.to_thread(self.standby.start)
+        await self.promote_standby()
 
     def stop(self) -> None:
         self.standby.stop()
