@@ -37,8 +37,11 @@ PAY = {"amount": 1500, "reference": "psp-1"}  # order_payload()'s total
 class Attempts:
     """One client's key: what it was answered, in order, and the first 2xx answer."""
 
-    def __init__(self, send: Callable[[], Awaitable[httpx.Response]]) -> None:
+    def __init__(
+        self, send: Callable[[], Awaitable[httpx.Response]], progress: asyncio.Condition
+    ) -> None:
         self.send = send
+        self.progress = progress
         self.statuses: list[int] = []
         self.acknowledged: httpx.Response | None = None
         self.acknowledged_while_cut_off = False
@@ -46,10 +49,13 @@ class Attempts:
     async def until_acknowledged(self, cut_off: asyncio.Event) -> None:
         while self.acknowledged is None:
             response = await self.send()
-            self.statuses.append(response.status_code)
+            async with self.progress:
+                self.statuses.append(response.status_code)
+                if response.is_success:
+                    self.acknowledged = response
+                    self.acknowledged_while_cut_off = cut_off.is_set()
+                self.progress.notify_all()
             if response.is_success:
-                self.acknowledged = response
-                self.acknowledged_while_cut_off = cut_off.is_set()
                 return
             assert response.status_code in (409, 503), response.text
             await asyncio.sleep(RETRY_PAUSE_SECONDS)  # a client's pause, not a synchronisation
@@ -107,9 +113,10 @@ async def partition_then_fail_over(template: Template, log_dir: Path, barrier: s
                 return lambda: client.post(path, json=PAY, headers=headers)
 
             keys = [f"partition-{uuid.uuid4()}" for _ in range(CREATES)]
-            creates = {k: Attempts(create(k, urls[i % 2])) for i, k in enumerate(keys)}
+            progress = asyncio.Condition()
+            creates = {k: Attempts(create(k, urls[i % 2]), progress) for i, k in enumerate(keys)}
             payments = {
-                k: Attempts(pay(o, urls[i % 2]))
+                k: Attempts(pay(o, urls[i % 2]), progress)
                 for i, (k, o) in enumerate(zip(to_pay, order_ids, strict=True))
             }
             everyone = [*creates.values(), *payments.values()]
@@ -118,11 +125,12 @@ async def partition_then_fail_over(template: Template, log_dir: Path, barrier: s
             cut_off.set()
             pair.standby.freeze()
             clients = [asyncio.create_task(a.until_acknowledged(cut_off)) for a in everyone]
-            async with asyncio.timeout(SETTLED_WITHIN_SECONDS):
-                while not all(
-                    a.acknowledged or len(a.statuses) >= ANSWERS_WHILE_CUT_OFF for a in everyone
-                ):
-                    await asyncio.sleep(0.05)
+            async with progress, asyncio.timeout(SETTLED_WITHIN_SECONDS):
+                await progress.wait_for(
+                    lambda: all(
+                        a.acknowledged or len(a.statuses) >= ANSWERS_WHILE_CUT_OFF for a in everyone
+                    )
+                )
             on_primary = await recorded(pair.primary.url(), keys)
             paid_on_primary = await paid_with(pair.primary.url(), to_pay)
             committed_unacknowledged = sum(
