@@ -38,7 +38,9 @@ FROM new_events ORDER BY position
 # which follows every row visible to it. So an answer given from a row this process did not itself
 # commit is given only after such a commit. This message is the cheapest write there is: a
 # transactional logical message touches no table, takes no lock, and is ignored by every
-# reader but a logical decoder (and it makes the transaction take an xid, hence commit).
+# reader but a logical decoder; it is WAL written under a transaction id, which is what makes
+# a commit wait (an id alone, as pg_current_xact_id() takes, writes no WAL and waits for
+# nothing).
 # The mode (orders.settings.BarrierMode) is a parameter: "auto" asks the server at each
 # statement whether synchronous standbys are configured, so a failover manager may change them
 # at any time; "off" never gets here.
@@ -63,7 +65,9 @@ WHERE $1::text = 'always'
 #   this statement waited for it); the caller reads those again in a new statement
 #   (READ_FIRST_EVENTS). The anti-join runs first, so a batch of new streams probes no index.
 # - The barrier ($5, the mode, as in ENSURE_REPLICATED): a batch of replays alone inserts
-#   nothing and so would commit without waiting for the standbys. With the message it waits, and the
+#   nothing. It takes a transaction id (the tx_id default is evaluated for every candidate
+#   row) but writes no WAL, and a commit that wrote no WAL does not wait for the standbys:
+#   the statement would return at once. With the message it waits, and the
 #   statement returns only once they hold every row it returns, and every row a conflict made
 #   it wait for (committed before this statement's commit record, so READ_FIRST_EVENTS needs
 #   no barrier of its own). MATERIALIZED: evaluated once. It is joined into the INSERT's rows
