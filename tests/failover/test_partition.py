@@ -137,8 +137,8 @@ async def partition_then_fail_over(template: Template, log_dir: Path, barrier: s
                 key in on_primary.events and not creates[key].acknowledged for key in keys
             ) + sum(key in paid_on_primary and not payments[key].acknowledged for key in to_pay)
 
+            cut_off.clear()  # what is answered from here on may come from the new primary
             await pair.fail_over_to_a_lagging_standby()
-            cut_off.clear()
             async with asyncio.timeout(SETTLED_WITHIN_SECONDS):
                 await asyncio.gather(*clients)
 
