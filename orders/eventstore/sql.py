@@ -41,7 +41,7 @@ FROM new_events ORDER BY position
 # reader but a logical decoder; it is WAL written under a transaction id, which is what makes
 # a commit wait (an id alone, as pg_current_xact_id() takes, writes no WAL and waits for
 # nothing).
-# The mode (orders.settings.BarrierMode) is a parameter: "auto" asks the server at each
+# The mode (store.BarrierMode) is a parameter: "auto" asks the server at each
 # statement whether synchronous standbys are configured, so a failover manager may change them
 # at any time; "off" never gets here.
 ENSURE_REPLICATED = """
