@@ -164,9 +164,10 @@ async def test_a_partition_then_a_failover_loses_nothing_acknowledged(
     outcome = await partition_then_fail_over(template, tmp_path, "auto")
 
     print(f"\n  with the barrier: {outcome}")
-    assert outcome.committed_unacknowledged > 0  # the statements did time out after committing
-    assert outcome.acknowledged_while_cut_off == 0
     assert outcome.lost == {}
+    assert outcome.acknowledged_while_cut_off == 0
+    # The scenario happened: statements timed out after committing on the primary alone.
+    assert outcome.committed_unacknowledged > 0
 
 
 async def test_without_the_barrier_the_same_partition_loses_acknowledged_orders(
