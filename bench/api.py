@@ -35,6 +35,7 @@ from bench.report import (
     lifecycle_ratios,
     render,
     targets,
+    variant_goals,
     variant_ratios,
     write_chart,
     write_json,
@@ -231,6 +232,8 @@ def run(
             bulk_seconds = asyncio.run(seed.bulk_load(database_url, missing))
             with service(BASELINE.name, BASELINE.env) as baseline:
                 session.measure(baseline, PLAN[LARGE_SCENARIO](fixtures), BASELINE.name)
+    ratios = variant_ratios(session.results, {v.name: v.versus for v in variants})
+    goals = {v.name: v.goal for v in variants if v.goal is not None}
     return Report(
         generator=generator,
         seconds=seconds,
@@ -239,8 +242,8 @@ def run(
         commit=_commit(),
         results=session.results,
         ceilings=[m for by_level in session.ceilings.values() for m in by_level.values()],
-        targets=targets(session.results),
-        variants=variant_ratios(session.results),
+        targets=[*targets(session.results), *variant_goals(ratios, goals)],
+        variants=ratios,
         lifecycle=lifecycle_ratios(session.results),
         bulk_load_seconds=bulk_seconds,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
@@ -23,14 +24,17 @@ class Target(msgspec.Struct, frozen=True):
 
 
 class VariantRatio(msgspec.Struct, frozen=True, kw_only=True):
-    """A variant's rate beside the baseline's, same scenario and connections, same run."""
+    """A variant's rate beside that of the variant it is compared with (`versus`, the
+    baseline unless the variant says), same scenario and connections, same run."""
 
     variant: str
     scenario: str
     connections: int
     rate: float
     baseline_rate: float
+    """The rate of `versus`."""
     ratio: float
+    versus: str = BASELINE.name
 
 
 LIFECYCLE_PAIRS: Final = (("pays", "creates"), ("pay replays", "replays"))
@@ -91,19 +95,25 @@ def _find(
     )
 
 
-def variant_ratios(results: list[Measurement]) -> list[VariantRatio]:
+def variant_ratios(
+    results: list[Measurement], versus: Mapping[str, str] | None = None
+) -> list[VariantRatio]:
+    """Each variant's rates as ratios to those of the variant `versus` names for it (the
+    baseline when it names none)."""
     found: list[VariantRatio] = []
     for row in results:
-        baseline = _find(results, row.scenario, row.connections)
-        if row.variant != BASELINE.name and baseline is not None and baseline.rate:
+        other = (versus or {}).get(row.variant, BASELINE.name)
+        compared = _find(results, row.scenario, row.connections, other)
+        if row.variant != BASELINE.name and compared is not None and compared.rate:
             found.append(
                 VariantRatio(
                     variant=row.variant,
                     scenario=row.scenario,
                     connections=row.connections,
                     rate=row.rate,
-                    baseline_rate=baseline.rate,
-                    ratio=row.rate / baseline.rate,
+                    baseline_rate=compared.rate,
+                    ratio=row.rate / compared.rate,
+                    versus=other,
                 )
             )
     return found
@@ -163,6 +173,20 @@ def lifecycle_targets(results: list[Measurement]) -> list[Target]:
             )
         )
     return found
+
+
+def variant_goals(ratios: list[VariantRatio], goals: Mapping[str, float]) -> list[Target]:
+    """The replay ratios of the variants that have a goal, at every connection count."""
+    return [
+        Target(
+            f"replays @{r.connections}: {r.variant} / {r.versus}",
+            r.ratio,
+            f">= {goals[r.variant]}",
+            r.ratio >= goals[r.variant],
+        )
+        for r in ratios
+        if r.variant in goals and r.scenario == "replays"
+    ]
 
 
 def targets(results: list[Measurement], level: int = TARGET_LEVEL) -> list[Target]:
@@ -279,11 +303,12 @@ def render(report: Report) -> str:
     if report.variants:
         sections.append(
             table(
-                ["variant", "scenario", "conns", "req/s", "baseline req/s", "ratio"],
+                ["variant", "scenario", "versus", "conns", "req/s", "versus req/s", "ratio"],
                 [
                     [
                         v.variant,
                         v.scenario,
+                        v.versus,
                         str(v.connections),
                         number(v.rate, 0),
                         number(v.baseline_rate, 0),
@@ -291,7 +316,7 @@ def render(report: Report) -> str:
                     ]
                     for v in report.variants
                 ],
-                text_columns=2,
+                text_columns=3,
             )
         )
     if report.lifecycle:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Renders everything under deployments/ and validates it offline, strictly: every kustomization
-# against the Kubernetes API schemas and, for the Prometheus Operator's kinds, the CRD schemas
-# vendored in deployments/crds/; the Bitnami PostgreSQL chart rendered with our values, the
+# against the Kubernetes API schemas and, for the Prometheus Operator's kinds and
+# CloudNativePG's `Cluster`, the CRD schemas vendored in deployments/crds/; the Bitnami PostgreSQL chart rendered with our values, the
 # same way; the alert rules with `promtool check rules` and their unit tests with `promtool test
 # rules`; the dashboard JSON against its generator. Needs no cluster, no container engine and
 # no network (`make deploy-check` runs it, then the tests in tests/deployments).

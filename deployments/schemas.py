@@ -1,7 +1,8 @@
 """Validates rendered manifests offline and strictly, the way the API server would take them.
 
 Built-in kinds are checked against the Kubernetes API schemas that kubernetes-validate bundles;
-the Prometheus Operator's kinds against the CRD schemas vendored in deployments/crds/. Strict
+custom kinds (the Prometheus Operator's, CloudNativePG's `Cluster`) against the CRD schemas
+vendored in deployments/crds/. Strict
 both ways: an unknown field is an error (as with `kubectl apply`'s server-side field
 validation), and so is an object whose kind has no schema here, which kubernetes-validate's own
 command line only warns about.

@@ -8,6 +8,11 @@ different commands racing on one order one makes the transition and the other is
 from the order as the winner left it; two racers with one key both get the winner's outcome.
 The key and the payload's fingerprint are in the appended event itself: one statement records
 the transition and what a retry needs, and no separate keyspace can disagree with the stream.
+
+An answer decided from the stream as read, not from an append of this call's (a replay, a
+refusal), waits for the replication barrier (`EventStore.ensure_replicated`) first: the stream
+may hold an event whose commit gave up waiting for the synchronous standbys, which a failover
+would lose. An append needs none: its own commit waits for every event before it.
 """
 
 from __future__ import annotations
@@ -19,10 +24,18 @@ from uuid import UUID
 
 from orders.domain.callers import Caller
 from orders.domain.commands import OrderCommand
-from orders.domain.events import OrderEvent, decode_event, encode_event, event_type
+from orders.domain.events import (
+    LifecycleEvent,
+    OrderEvent,
+    decode_event,
+    encode_event,
+    event_type,
+)
 from orders.domain.fingerprint import command_fingerprint
 from orders.domain.lifecycle import (
     Action,
+    AmountMismatch,
+    InvalidTransition,
     KeyReused,
     NotAnOrder,
     OrderState,
@@ -91,6 +104,10 @@ class IfMatch(NamedTuple):
 
     def matches(self, version: int) -> bool:
         return self.any or version in self.versions
+
+
+_REFUSALS: Final = (KeyReused, PreconditionFailed, InvalidTransition, AmountMismatch)
+"""What a command may be refused with, decided from the order's stream."""
 
 
 def _utc_now() -> datetime:
@@ -167,14 +184,20 @@ class OrderLifecycle:
         for _ in range(_ATTEMPTS):
             events = [decode_event(event.data) for event in recorded]
             state = _fold(events)
-            known = recorded_command(state, command)
-            if known is not None:
+            try:
+                known = recorded_command(state, command)
+                event = None if known is not None else self._decide(state, command, if_match)
+            except _REFUSALS:
+                # A refusal tells of the order's state as read: only once the standbys hold it.
+                await self._store.ensure_replicated()
+                raise
+            if event is None:
+                assert known is not None
+                # Read, not appended, here: answered only once the standbys hold it.
+                await self._store.ensure_replicated()
                 view = OrderView.of_state(_fold(events, upto=known.version))
                 self._remember(caller, order.owner, command, view)
                 return CommandOutcome(view, replayed=True)
-            if if_match is not None and not if_match.matches(state.version):
-                raise PreconditionFailed(state.version)
-            event = decide(state, command, now=self._clock())
             new_event = NewEvent(event_type(event), encode_event(event))
             try:
                 await self._appends.append(stream_id, new_event, state.version)
@@ -185,6 +208,13 @@ class OrderLifecycle:
             self._remember(caller, order.owner, command, view)
             return CommandOutcome(view, replayed=False)
         raise AppendBlocked(stream_id)
+
+    def _decide(
+        self, state: OrderState, command: OrderCommand, if_match: IfMatch | None
+    ) -> LifecycleEvent:
+        if if_match is not None and not if_match.matches(state.version):
+            raise PreconditionFailed(state.version)
+        return decide(state, command, now=self._clock())
 
     def _remember(self, caller: Caller, owner: str, command: OrderCommand, view: OrderView) -> None:
         fingerprint = command_fingerprint(command.request)

@@ -10,6 +10,7 @@ from typing import Literal
 import msgspec
 
 from orders.domain.callers import RoleNames
+from orders.eventstore.store import BarrierMode
 
 ProjectionMode = Literal["inline", "async"]
 AuthMode = Literal["none", "jwt", "gateway"]
@@ -58,6 +59,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     replay_cache_size: int = 10_000
     """`ORDERS_REPLAY_CACHE_SIZE`: recorded outcomes each worker keeps in memory to answer
     retries without a database round trip (0: always ask the database)."""
+
+    replication_barrier: BarrierMode = "auto"
+    """`ORDERS_REPLICATION_BARRIER`: whether an answer given from an event this process did not
+    itself commit first waits until the synchronous standbys hold it (see
+    `EventStore.ensure_replicated`). `auto`: whenever the server has `synchronous_standby_names`
+    set, as it says at each statement; `always`: even without (tests, benchmarks); `off`: never
+    (an acknowledged replay may then be lost in a failover)."""
 
     auth: AuthMode = "none"
     """`ORDERS_AUTH`: how the caller is known. `none`: one anonymous caller; `jwt`: a bearer
@@ -118,6 +126,7 @@ _ENV_NAMES: dict[str, str] = {
     "db_timeout_seconds": "ORDERS_DB_TIMEOUT_SECONDS",
     "lock_timeout_ms": "ORDERS_LOCK_TIMEOUT_MS",
     "replay_cache_size": "ORDERS_REPLAY_CACHE_SIZE",
+    "replication_barrier": "ORDERS_REPLICATION_BARRIER",
     "auth": "ORDERS_AUTH",
     "jwt_jwks_url": "ORDERS_JWT_JWKS_URL",
     "jwt_public_key": "ORDERS_JWT_PUBLIC_KEY",

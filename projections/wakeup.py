@@ -26,8 +26,11 @@ RECOVERABLE: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.OperatorInterventionError,
+    asyncpg.TargetServerAttributeNotMatched,
+    asyncpg.ReadOnlySQLTransactionError,
 )
-"""Failures that a reconnection can cure: the server went away, restarts, or shut us out."""
+"""Failures that a reconnection can cure: the server went away, restarts, or shut us out, or
+is not (or no longer) the primary, as during a failover."""
 
 
 class Wakeups:

@@ -68,7 +68,7 @@ def create_app(settings: Settings, database_url: str, tracing: Tracing | None = 
         if notifier is not None:
             notifier.start()
         inline = projections.orders.INLINE if inline_mode else ""
-        store = EventStore(pool, notifier)
+        store = EventStore(pool, notifier, replication_barrier=settings.replication_barrier)
         services.creator = OrderCreator(
             store,
             inline_projection=inline,

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
+from asyncpg.connect_utils import SessionAttribute
 from opentelemetry.trace import Tracer
 
 from orders.eventstore.fair_pool import FairPool
 from orders.eventstore.statement_spans import StatementSpans
 
 _Init = Callable[[asyncpg.Connection], Coroutine[Any, Any, None]]
+
+# Every connection the service opens writes, so it must reach the primary: whatever the URL
+# says, asyncpg tries its hosts in turn and keeps the first that is neither a hot standby nor
+# read-only by default (PostgreSQL 14+ reports both when a session starts, so this costs no
+# round trip). A primary that fails ends every session on it, and the pool replaces each dead
+# connection at its next acquire, through this check: a standby (the old primary restarted as
+# one, say) is never written to. With a multi-host URL (`postgresql://u@db1,db2/orders`) the
+# pool follows a promotion by itself.
+TARGET_SESSION_ATTRS: Final = SessionAttribute.read_write
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -80,6 +90,7 @@ async def create_pool(
         reset=_keep_session,
         command_timeout=timeout_seconds,
         timeout=timeout_seconds,
+        target_session_attrs=TARGET_SESSION_ATTRS,
         server_settings={
             "application_name": application_name,
             "lock_timeout": str(lock_timeout_ms),
@@ -89,7 +100,12 @@ async def create_pool(
 
 
 async def connect(dsn: str, *, application_name: str = "orders") -> asyncpg.Connection:
-    """A single connection with the store's codecs (for migrations, projectors, tools)."""
-    conn = await asyncpg.connect(dsn, server_settings={"application_name": application_name})
+    """A single connection to the primary with the store's codecs (for migrations, projectors,
+    tools)."""
+    conn = await asyncpg.connect(
+        dsn,
+        server_settings={"application_name": application_name},
+        target_session_attrs=TARGET_SESSION_ATTRS,
+    )
     await _init_connection(conn)
     return conn

@@ -61,11 +61,30 @@ SELECT position, stream_id, version, event_type, data, metadata, tx_id, recorded
 FROM new_events
 """
 
+# The replication barrier. Cancelling a commit's wait for the synchronous standbys (the
+# service's statement timeout does) leaves the transaction committed on the primary alone,
+# and visible: a later read finds a row that a failover can still lose. But every transaction
+# that writes WAL waits at its commit for the standbys to hold all WAL up to its commit record,
+# which follows every row visible to it. So an answer given from a row this process did not itself
+# commit is given only after such a commit. This message is the cheapest write there is: a
+# transactional logical message touches no table, takes no lock, and is ignored by every
+# reader but a logical decoder; it is WAL written under a transaction id, which is what makes
+# a commit wait (an id alone, as pg_current_xact_id() takes, writes no WAL and waits for
+# nothing).
+# The mode (store.BarrierMode) is a parameter: "auto" asks the server at each
+# statement whether synchronous standbys are configured, so a failover manager may change them
+# at any time; "off" never gets here.
+ENSURE_REPLICATED = """
+SELECT pg_logical_emit_message(true, 'orders.replication_barrier', '')
+WHERE $1::text = 'always'
+   OR ($1::text = 'auto' AND current_setting('synchronous_standby_names') <> '')
+"""
+
 # The first event of each of many new streams, or the first event already there: one round trip
 # and one commit for a lone request, for an ordinary retry and for a batch of concurrent creates
 # (group commit) alike. ON CONFLICT DO NOTHING waits for a concurrent uncommitted insert of the
 # same stream (bounded by lock_timeout) and then inserts nothing, so no error is raised, logged
-# or rolled back. Two more rules:
+# or rolled back. Three more rules:
 # - Lock order: stream ids arrive distinct (the store dedupes them) and sorted, and rows are
 #   inserted in that order (WITH ORDINALITY), so every statement waits on other transactions'
 #   rows in ascending stream id order and two batches sharing streams never wait on each other
@@ -75,11 +94,26 @@ FROM new_events
 #   finds nothing for a stream whose winner committed after that snapshot was taken (while
 #   this statement waited for it); the caller reads those again in a new statement
 #   (READ_FIRST_EVENTS). The anti-join runs first, so a batch of new streams probes no index.
+# - The barrier ($5, the mode, as in ENSURE_REPLICATED): a batch of replays alone inserts
+#   nothing. It takes a transaction id (the tx_id default is evaluated for every candidate
+#   row) but writes no WAL, and a commit that wrote no WAL does not wait for the standbys:
+#   the statement would return at once. With the message it waits, and the
+#   statement returns only once they hold every row it returns, and every row a conflict made
+#   it wait for (committed before this statement's commit record, so READ_FIRST_EVENTS needs
+#   no barrier of its own). MATERIALIZED: evaluated once. It is joined into the INSERT's rows
+#   because PostgreSQL skips a plain CTE that nothing reads; a one-row CTE times at least one
+#   row is always read, so the message is always written when wanted.
 START_STREAMS = """
-WITH new_events AS (
+WITH replication_barrier AS MATERIALIZED (
+    SELECT CASE WHEN $5::text = 'always'
+                  OR ($5::text = 'auto' AND current_setting('synchronous_standby_names') <> '')
+           THEN pg_logical_emit_message(true, 'orders.replication_barrier', '')
+           END AS lsn
+), new_events AS (
     INSERT INTO events (stream_id, version, event_type, data, metadata)
     SELECT s.stream_id, 1, s.event_type, s.data, s.metadata
-    FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[])
+    FROM replication_barrier,
+         unnest($1::text[], $2::text[], $3::jsonb[], $4::jsonb[])
              WITH ORDINALITY AS s(stream_id, event_type, data, metadata, ord)
     ORDER BY s.ord
     ON CONFLICT ON CONSTRAINT events_stream_version_key DO NOTHING

@@ -27,6 +27,10 @@ ExpectedVersion = Literal["no_stream", "any"] | int
 """`"no_stream"`: the stream must not exist; `"any"`: append at the end, whatever it is;
 an int: the stream must be at exactly that version."""
 
+BarrierMode = Literal["off", "auto", "always"]
+"""When an answer from an event this process did not append waits for the synchronous
+standbys: never, when the server has them configured, or always."""
+
 # "any" retries when a concurrent writer took the next version first; each retry re-reads the
 # current version, so only a stream under heavy contention can exhaust this.
 _ANY_ATTEMPTS = 10
@@ -84,11 +88,23 @@ class Append(NamedTuple):
 
 
 class EventStore:
-    """Append-only event streams over an asyncpg pool (see `orders.eventstore.pool`)."""
+    """Append-only event streams over an asyncpg pool (see `orders.eventstore.pool`).
 
-    def __init__(self, pool: asyncpg.Pool, notifier: AppendNotifier | None = None) -> None:
+    `replication_barrier` says when an event this process did not append itself may be
+    answered from: `start_streams` returns none before the synchronous standbys hold it, and
+    `ensure_replicated` waits for them after a plain read (see `sql.ENSURE_REPLICATED`).
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        notifier: AppendNotifier | None = None,
+        *,
+        replication_barrier: BarrierMode = "auto",
+    ) -> None:
         self._pool = pool
         self._notifier = notifier
+        self._barrier = replication_barrier
         self._append_sql: dict[str, str] = {}
         self._starts_sql: dict[str, str] = {}
         self._append_each_sql: dict[str, str] = {}
@@ -243,7 +259,9 @@ class EventStore:
 
         `then` is as for `append` (it sees the appended row only when there is one). A
         concurrent first append of the same stream is waited for; past `lock_timeout` this
-        raises AppendBlocked. StoreUnavailable as for `append`.
+        raises AppendBlocked. StoreUnavailable as for `append`, and when the synchronous
+        standbys do not confirm the commit in time: an event found rather than appended is
+        returned only once they hold it (the replication barrier), as an appended one is.
         """
         [start] = await self.start_streams([(stream_id, event)], then=then)
         return start
@@ -277,6 +295,7 @@ class EventStore:
                 [e.type for e in events],
                 [e.data for e in events],
                 [e.metadata for e in events],
+                self._barrier,
             )
         found = {row["stream_id"]: StreamStart(recorded_event(row), row["started"]) for row in rows}
         if len(found) < len(stream_ids):
@@ -298,6 +317,18 @@ class EventStore:
             answers.append(start if stream_id not in answered else start._replace(started=False))
             answered.add(stream_id)
         return answers
+
+    async def ensure_replicated(self) -> None:
+        """Return once the synchronous standbys hold every event this process has read so far,
+        by committing a write of no consequence (the replication barrier, `sql.ENSURE_REPLICATED`):
+        call it before answering from events read with a plain read, so that no answer
+        rests on an event a failover may yet lose. At once when the mode is `off`; in `auto`
+        a trivial round trip when the server has no synchronous standbys. StoreUnavailable
+        when they do not confirm in time (the answer must then not be given)."""
+        if self._barrier == "off":
+            return
+        with driver_errors(None):
+            await self._pool.execute(sql.ENSURE_REPLICATED, self._barrier)
 
     async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
         """Every event of `stream_id` in version order; empty if the stream does not exist."""
@@ -370,5 +401,8 @@ def driver_errors(stream_id: str | None) -> Iterator[None]:
         asyncpg.CannotConnectNowError,
         asyncpg.AdminShutdownError,
         asyncpg.QueryCanceledError,
+        # A session on a server that has become read-only (`default_transaction_read_only`
+        # set to fence it); connections are only ever opened to a read-write primary.
+        asyncpg.ReadOnlySQLTransactionError,
     ) as exc:
         raise StoreUnavailable(f"database unavailable: {type(exc).__name__}") from exc

@@ -23,10 +23,13 @@ from tests.deployments.manifests import (
     the,
 )
 
-OVERLAYS = ("minikube", "minikube-async", "minikube-monitoring", "production")
+OVERLAYS = ("minikube", "minikube-async", "minikube-monitoring", "production", "ha-cloudnativepg")
 API = "orders-api"
 PROJECTOR = "orders-projector"
 DATABASE_SECRET = "orders-database"
+# Where each overlay's workloads read DATABASE_URL: the documented Secret, or the one the
+# CloudNativePG operator generates for the database's owner (its `uri`).
+DATABASE_URL_FROM = {"ha-cloudnativepg": {"name": "orders-db-app", "key": "uri"}}
 # `kubectl apply -k <overlay> -l 'app.kubernetes.io/component in (config,migrate)'` applies
 # the migrate Job ahead of the rollout (deployments/README.md).
 MIGRATE_FIRST = {"config", "migrate"}
@@ -162,11 +165,11 @@ def test_every_container_runs_a_command_the_orders_cli_accepts(
             pytest.fail(f"{where}: `orders {' '.join(args)}` is rejected by the CLI")
 
 
-def test_every_container_reads_the_database_url_from_the_documented_secret(
-    manifests: tuple[Manifest, ...],
-) -> None:
-    expected = {"secretKeyRef": {"name": DATABASE_SECRET, "key": "DATABASE_URL"}}
-    for where, container, _ in containers(manifests):
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_container_reads_the_database_url_from_the_documented_secret(overlay: str) -> None:
+    documented = {"name": DATABASE_SECRET, "key": "DATABASE_URL"}
+    expected = {"secretKeyRef": DATABASE_URL_FROM.get(overlay, documented)}
+    for where, container, _ in containers(render(overlay)):
         env = {var["name"]: var.get("valueFrom") for var in container.get("env", [])}
         assert env.get("DATABASE_URL") == expected, where
 

@@ -83,6 +83,6 @@ def test_grafanas_sidecar_finds_the_current_dashboard() -> None:
 
 
 def test_only_the_overlay_that_asks_for_monitoring_needs_the_operators_crds() -> None:
-    for overlay in ("minikube", "minikube-async", "production"):
+    for overlay in ("minikube", "minikube-async", "production", "ha-cloudnativepg"):
         kinds = {doc["apiVersion"] for doc in render(overlay)}
         assert not any(kind.startswith("monitoring.coreos.com/") for kind in kinds), overlay

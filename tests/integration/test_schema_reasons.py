@@ -40,8 +40,9 @@ ORDER BY i.relname
 STATEMENTS: Final[list[tuple[str, tuple[Any, ...]]]] = [
     (
         store_sql.START_STREAMS.format(then=projections.orders.INLINE),
-        (["a-key"], ["OrderCreated"], [b"{}"], [b"{}"]),
+        (["a-key"], ["OrderCreated"], [b"{}"], [b"{}"], "always"),
     ),
+    (store_sql.ENSURE_REPLICATED, ("always",)),
     (store_sql.READ_STREAM, ("a-key",)),
     (store_sql.READ_ALL, (START.tx_id, START.position, 100)),
     (projection_sql.CAUGHT_UP, (projections.orders.NAME, None)),

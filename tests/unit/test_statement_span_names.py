@@ -17,16 +17,18 @@ from orders.eventstore.statement_spans import MAX_SUMMARY, connection_attributes
         (readmodel.COUNT_ORDERS, "SELECT owner_order_counts"),
         (readmodel.COUNT_ORDERS_OF_ANYONE, "SELECT order_counts"),
         (sql.READ_ALL, "SELECT events"),
+        (sql.ENSURE_REPLICATED, "SELECT"),
         (
             sql.START_STREAMS.format(then=""),
-            "INSERT events SELECT SELECT new_events SELECT events SELECT new_events",
+            "SELECT INSERT events SELECT replication_barrier SELECT new_events SELECT events "
+            "SELECT new_events",
         ),
         (
             sql.START_STREAMS.format(then=projections.orders.INLINE),
-            "INSERT events SELECT SELECT new_events INSERT orders SELECT new_events changes "
-            "UPDATE UPDATE orders changes SELECT new_events INSERT order_counts SELECT "
-            "projected_orders UPDATE INSERT owner_order_counts SELECT projected_orders UPDATE "
-            "SELECT new_events",
+            "SELECT INSERT events SELECT replication_barrier SELECT new_events INSERT orders "
+            "SELECT new_events changes UPDATE UPDATE orders changes SELECT new_events INSERT "
+            "order_counts SELECT projected_orders UPDATE INSERT owner_order_counts SELECT "
+            "projected_orders",
         ),
         # A batch of compare-and-set appends reads each stream's version (events) where a
         # batch of starts reads the rows it did not insert (new_events).
