@@ -49,6 +49,8 @@ class EventFeed:
                 return FeedPage(events, events[-1].checkpoint if events else after)
             self._listen()
             await wait_for(woken, min(self._poll_seconds, remaining))
+            if self._closing:
+                return FeedPage([], after)
 
     def _listen(self) -> None:
         """Start listening with the first request that waits: a process whose feed nobody
