@@ -203,7 +203,7 @@ async def measure_notify_cost(
         with_notify: list[float] = []
         without: list[float] = []
         for _ in range(rounds):
-            notifier = AppendNotifier(pool)
+            notifier = AppendNotifier(url)
             notifier.start()
             try:
                 with_notify.append(

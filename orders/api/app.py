@@ -69,7 +69,7 @@ def create_app(
         inline_mode = settings.projection_mode == "inline"
         # Every append notifies, in either mode: the feed's long-polls wait for it (and, in
         # async mode, the projector).
-        notifier = AppendNotifier(pool)
+        notifier = AppendNotifier(database_url)
         notifier.start()
         inline = projections.orders.INLINE if inline_mode else ""
         store = EventStore(pool, notifier)
