@@ -13,6 +13,7 @@ import msgspec
 
 from orders.eventstore import EventStore
 from orders.publishing.cloudevents import TYPES, cloud_event, encode_batch, event_id
+from orders.settings import Settings
 from tests.api.helpers import (
     SHIPMENT,
     new_key,
@@ -21,7 +22,7 @@ from tests.api.helpers import (
     post_order,
     send_command,
 )
-from tests.feed.feed import EVENTS, read_page, read_to_the_end
+from tests.feed.feed import EVENTS, read_page, read_to_the_end, service
 
 ORDERS = 12
 
@@ -107,3 +108,15 @@ async def test_the_feed_sends_exactly_what_the_publisher_sends_for_each_event(
     assert served == as_published
     by_stream = await pool.fetch("SELECT stream_id, version FROM events ORDER BY tx_id, position")
     assert [e["id"] for e in served] == [event_id(r["stream_id"], r["version"]) for r in by_stream]
+
+
+async def test_every_event_carries_the_configured_source(
+    database_url: str, client: httpx.AsyncClient
+) -> None:
+    await make_orders(client, 1)
+    settings = Settings(pool_size=2, events_source="https://shop.example/orders")
+    async with service(database_url, settings) as (_, other):
+        page = await read_page(other, "?limit=500")
+
+    assert page.events
+    assert {event["source"] for event in page.events} == {"https://shop.example/orders"}
