@@ -79,9 +79,9 @@ test: lint lock-check deploy-check image-check
 clean:
 	rm -rf $(VENV) .orders .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: bench bench-growth bench-profile wrk
-# The API benchmark (bench/api.py) and creates on an empty vs a 5-million-event store
-# (bench/growth.py). wrk comes from Debian when we may install it; without it the benchmarks
+.PHONY: bench bench-feed bench-growth bench-profile wrk
+# The API benchmark (bench/api.py) with the event feed's delivery under load (bench/feed.py),
+# and creates on an empty vs a 5-million-event store (bench/growth.py). wrk comes from Debian when we may install it; without it the benchmarks
 # fall back to their Python load generator and say so.
 wrk:
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
@@ -90,6 +90,10 @@ wrk:
 
 bench: $(STAMP) wrk
 	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.feed
+
+bench-feed: $(STAMP) wrk
+	$(BIN)/python -m bench.feed
 
 bench-growth: $(STAMP) wrk
 	$(BIN)/python -m bench.growth

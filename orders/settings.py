@@ -107,9 +107,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """`ORDERS_FULFILMENT_ROLE`: the role that reads every order and may pay, ship, deliver
     and cancel it, from the same claims and header as the admin role."""
 
+    events_role: str = "orders:events"
+    """`ORDERS_EVENTS_ROLE`: the role that reads the event feed (`GET /api/v1/events`), from
+    the same claims and header as the admin role."""
+
+    events_source: str = "/orders"
+    """`ORDERS_EVENTS_SOURCE`: the CloudEvents `source` of every event the service sends."""
+
+    feed_poll_seconds: float = 1.0
+    """`ORDERS_FEED_POLL_SECONDS`: how often a waiting long-poll of the event feed reads the
+    store again when no notification has woken it (a notification wakes it at once)."""
+
     @property
     def role_names(self) -> RoleNames:
-        return RoleNames(admin=self.admin_role, fulfilment=self.fulfilment_role)
+        return RoleNames(
+            admin=self.admin_role, fulfilment=self.fulfilment_role, events=self.events_role
+        )
 
     @property
     def jwt_algorithm_list(self) -> list[str]:
@@ -138,6 +151,9 @@ _ENV_NAMES: dict[str, str] = {
     "auth_roles_header": "ORDERS_AUTH_ROLES_HEADER",
     "admin_role": "ORDERS_ADMIN_ROLE",
     "fulfilment_role": "ORDERS_FULFILMENT_ROLE",
+    "events_role": "ORDERS_EVENTS_ROLE",
+    "events_source": "ORDERS_EVENTS_SOURCE",
+    "feed_poll_seconds": "ORDERS_FEED_POLL_SECONDS",
 }
 
 
@@ -155,6 +171,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"invalid configuration: {_name_variable(str(exc))}") from exc
     if settings.pool_size < 1:
         raise SettingsError("ORDERS_POOL_SIZE must be at least 1")
+    if not settings.feed_poll_seconds > 0:
+        raise SettingsError("ORDERS_FEED_POLL_SECONDS must be more than 0")
     if settings.auth == "jwt":
         _check_jwt(settings)
     return settings

@@ -15,6 +15,7 @@ import projections.orders
 from orders.api.access_log import AccessLog
 from orders.api.authentication import authenticator_for
 from orders.api.errors import EXCEPTION_HANDLERS
+from orders.api.events import read_events
 from orders.api.health import HealthController
 from orders.api.lifecycle import COMMAND_ROUTES, order_history
 from orders.api.limits import HeaderLimitMiddleware
@@ -30,7 +31,9 @@ from orders.api.orders import OrdersController
 from orders.api.request_spans import RequestSpanMiddleware
 from orders.api.security import security_schemes
 from orders.api.services import Services, identify_caller
+from orders.api.shutdown_signals import ShutdownSignals
 from orders.create_order import OrderCreator
+from orders.event_feed import EventFeed
 from orders.eventstore import EventStore
 from orders.eventstore.notify import AppendNotifier
 from orders.eventstore.pool import create_pool
@@ -41,9 +44,17 @@ from orders.tracing import Tracing, current_trace_id
 from projections.consistency import ReadYourWrites
 
 
-def create_app(settings: Settings, database_url: str, tracing: Tracing | None = None) -> Litestar:
+def create_app(
+    settings: Settings,
+    database_url: str,
+    tracing: Tracing | None = None,
+    *,
+    shutdown_on_signals: bool = False,
+) -> Litestar:
     """The HTTP application over the database at `database_url` (already migrated), traced as
-    the OTEL_* environment says unless `tracing` is given."""
+    the OTEL_* environment says unless `tracing` is given. `shutdown_on_signals` (for the
+    server process, `orders serve`): SIGTERM and SIGINT answer waiting long-polls at once,
+    before the server waits for the requests in flight."""
     services = Services()
     tracing = tracing or Tracing.from_environment()
     tracer = tracing.tracer
@@ -62,13 +73,17 @@ def create_app(settings: Settings, database_url: str, tracing: Tracing | None = 
         )
         POOL_USE.watch(pool)
         inline_mode = settings.projection_mode == "inline"
-        # In inline mode no one waits for new events (the projection is already written), so
-        # appends notify only when an asynchronous projector is there to wake.
-        notifier = None if inline_mode else AppendNotifier(pool)
-        if notifier is not None:
-            notifier.start()
+        # Every append notifies, in either mode: the feed's long-polls wait for it (and, in
+        # async mode, the projector).
+        notifier = AppendNotifier(database_url)
+        notifier.start()
         inline = projections.orders.INLINE if inline_mode else ""
         store = EventStore(pool, notifier, replication_barrier=settings.replication_barrier)
+        services.feed = EventFeed(store, database_url, poll_seconds=settings.feed_poll_seconds)
+        services.events_source = settings.events_source
+        signals = ShutdownSignals(services.feed.close)
+        if shutdown_on_signals:
+            signals.install()
         services.creator = OrderCreator(
             store,
             inline_projection=inline,
@@ -95,10 +110,11 @@ def create_app(settings: Settings, database_url: str, tracing: Tracing | None = 
         try:
             yield
         finally:
+            signals.uninstall()
+            await services.feed.stop()
             if read_your_writes is not None:
                 await read_your_writes.close()
-            if notifier is not None:
-                await notifier.stop()
+            await notifier.stop()
             POOL_USE.forget(pool)
             await pool.close()
             await access_log.stop()
@@ -107,7 +123,7 @@ def create_app(settings: Settings, database_url: str, tracing: Tracing | None = 
     components, security = security_schemes(settings)
     orders_routes = Router(
         path="/",
-        route_handlers=[OrdersController, *COMMAND_ROUTES, order_history],
+        route_handlers=[OrdersController, *COMMAND_ROUTES, order_history, read_events],
         security=security,
     )
     app = Litestar(

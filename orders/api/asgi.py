@@ -17,7 +17,7 @@ def build() -> Litestar:
     settings = load_settings()
     configure_logging(settings.log_level)
     url = settings.database_url or os.environ["DATABASE_URL"]
-    app = create_app(settings, url)
+    app = create_app(settings, url, shutdown_on_signals=True)
     # Everything built so far (modules, routes, schemas) lives as long as the process: moved
     # out of the collector's generations, it is no longer scanned by every full collection,
     # whose pauses otherwise land on whichever requests are in flight.

@@ -22,6 +22,7 @@ from litestar.openapi.spec import (
 )
 from litestar.typing import FieldDefinition
 
+from orders.api import feed_query
 from orders.api.keys import (
     IDEMPOTENCY_KEY,
     IDEMPOTENCY_KEY_PATTERN,
@@ -180,3 +181,55 @@ class LifecycleCommandOperation(Operation):
 
     def __post_init__(self) -> None:
         _document(self, [*_KEY_HEADERS, _IF_MATCH], _COMMAND_ANSWER_HEADERS)
+
+
+def _query(name: str, description: str, schema: Schema) -> Parameter:
+    return Parameter(
+        name=name, param_in=ParamType.QUERY, required=False, description=description, schema=schema
+    )
+
+
+_FEED_PARAMETERS: Final = [
+    _query(
+        "after",
+        'Where to go on from: the `after` of the previous answer\'s `Link: rel="next"` '
+        "(opaque); omit to start at the first event",
+        Schema(
+            type=OpenAPIType.STRING,
+            pattern=feed_query.PATTERN,
+            min_length=feed_query.LENGTH,
+            max_length=feed_query.LENGTH,
+        ),
+    ),
+    _query(
+        "limit",
+        f"At most this many events (default {feed_query.DEFAULT_LIMIT})",
+        Schema(type=OpenAPIType.INTEGER, minimum=1, maximum=feed_query.MAX_LIMIT),
+    ),
+    _query(
+        "wait",
+        "Seconds to wait for an event when there is none after the cursor (default 0: answer "
+        "at once); the answer comes as soon as one is recorded, else empty when the time is up",
+        Schema(type=OpenAPIType.INTEGER, minimum=0, maximum=feed_query.MAX_WAIT_SECONDS),
+    ),
+]
+_FEED_ANSWER_HEADERS: dict[str, dict[str, OpenAPIHeader]] = {
+    "200": {
+        "Link": _header(
+            'RFC 8288: `<...>; rel="next"`, the request that continues after this page (after '
+            "the same cursor when the page is empty)",
+            required=True,
+        )
+    },
+    "401": {"WWW-Authenticate": _header("What identity to send", required=True)},
+    "503": {"Retry-After": _RETRY_AFTER},
+}
+
+
+@dataclass
+class EventFeedOperation(Operation):
+    """The event feed: its query parameters, which the handler reads itself (every field of
+    them: a parameter sent twice is refused, not guessed at), and its `Link` header."""
+
+    def __post_init__(self) -> None:
+        _document(self, _FEED_PARAMETERS, _FEED_ANSWER_HEADERS)

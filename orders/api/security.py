@@ -19,7 +19,8 @@ def security_schemes(settings: Settings) -> tuple[Components, list[SecurityRequi
             f"{settings.jwt_audience}; the caller is its `sub`. Callers with the role "
             f"`{settings.admin_role}` (in `scope`, `scp` or `roles`) read every order and may "
             f"do everything to it; with `{settings.fulfilment_role}`, read every order and "
-            "pay, ship, deliver or cancel it.",
+            f"pay, ship, deliver or cancel it; with `{settings.events_role}`, read the event "
+            "feed.",
         )
     elif settings.auth == "gateway":
         scheme = SecurityScheme(
@@ -30,7 +31,7 @@ def security_schemes(settings: Settings) -> tuple[Components, list[SecurityRequi
             f"a client: the caller's id. `{settings.auth_roles_header}` carries its roles; "
             f"`{settings.admin_role}` reads every order and may do everything to it; "
             f"`{settings.fulfilment_role}` reads every order and may pay, ship, deliver or "
-            "cancel it.",
+            f"cancel it; `{settings.events_role}` reads the event feed.",
         )
     else:
         return Components(), []

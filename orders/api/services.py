@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from orders.api.authentication import Authenticator
 from orders.create_order import OrderCreator
 from orders.domain.callers import Caller
+from orders.event_feed import EventFeed
 from orders.order_lifecycle import OrderLifecycle
 from orders.readmodel import ReadModel
 
@@ -20,6 +21,9 @@ class Services:
 
     authenticate: Authenticator
     creator: OrderCreator
+    feed: EventFeed
+    events_source: str
+    """The CloudEvents `source` of the feed's events (`ORDERS_EVENTS_SOURCE`)."""
     lifecycle: OrderLifecycle
     read_model: ReadModel
 

@@ -19,27 +19,41 @@ class RoleNames(msgspec.Struct, frozen=True):
 
     admin: str = "orders:admin"
     fulfilment: str = "orders:fulfilment"
+    events: str = "orders:events"
 
 
 class Caller(msgspec.Struct, frozen=True):
     """An authenticated caller (or the anonymous one) and the roles it holds.
 
     `admin`: reads every order and may do everything to it. `fulfilment`: reads every order
-    and may pay, ship, deliver and cancel it."""
+    and may pay, ship, deliver and cancel it. `events`: reads the event feed (every order's
+    events, addresses included)."""
 
     owner: str
     admin: bool = False
     fulfilment: bool = False
+    events: bool = False
 
     @classmethod
     def with_roles(cls, owner: str, roles: Iterable[str], names: RoleNames) -> Caller:
         """`owner` holding whichever of the service's roles `roles` names."""
         held = set(roles)
-        return cls(owner, admin=names.admin in held, fulfilment=names.fulfilment in held)
+        return cls(
+            owner,
+            admin=names.admin in held,
+            fulfilment=names.fulfilment in held,
+            events=names.events in held,
+        )
 
     @property
     def reads_every_order(self) -> bool:
         return self.admin or self.fulfilment
+
+    @property
+    def reads_events(self) -> bool:
+        """Whether the caller may read the event feed: admins, the events role, and the
+        anonymous caller (only `ORDERS_AUTH=none` has one: there, everyone)."""
+        return self.admin or self.events or self.owner == ANONYMOUS_OWNER
 
 
 ANONYMOUS: Final = Caller(ANONYMOUS_OWNER)

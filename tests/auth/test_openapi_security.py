@@ -1,4 +1,5 @@
-"""The OpenAPI document declares how callers authenticate, on the order operations only."""
+"""The OpenAPI document declares how callers authenticate, on the order operations and the
+event feed only."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def order_operations(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         operation
         for path, item in doc["paths"].items()
-        if path.startswith("/api/v1/orders") and not path.endswith("/health")
+        if path.startswith(("/api/v1/orders", "/api/v1/events")) and not path.endswith("/health")
         for operation in item.values()
     ]
 
