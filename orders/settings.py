@@ -99,6 +99,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """`ORDERS_FULFILMENT_ROLE`: the role that reads every order and may pay, ship, deliver
     and cancel it, from the same claims and header as the admin role."""
 
+    events_source: str = "/orders"
+    """`ORDERS_EVENTS_SOURCE`: the CloudEvents `source` of every event published or served."""
+
+    amqp_url: str | None = None
+    """`ORDERS_AMQP_URL`: the RabbitMQ `orders publish` publishes to (amqp:// or amqps://);
+    required by that command only."""
+
+    amqp_exchange: str = "orders"
+    """`ORDERS_AMQP_EXCHANGE`: the durable topic exchange `orders publish` declares and
+    publishes to; unroutable messages go to `<exchange>.unrouted`."""
+
+    amqp_confirm_timeout_seconds: float = 10.0
+    """`ORDERS_AMQP_CONFIRM_TIMEOUT_SECONDS`: how long a batch may wait for the broker's
+    confirms (and a connection attempt for the broker) before it is retried."""
+
     @property
     def role_names(self) -> RoleNames:
         return RoleNames(admin=self.admin_role, fulfilment=self.fulfilment_role)
@@ -129,6 +144,10 @@ _ENV_NAMES: dict[str, str] = {
     "auth_roles_header": "ORDERS_AUTH_ROLES_HEADER",
     "admin_role": "ORDERS_ADMIN_ROLE",
     "fulfilment_role": "ORDERS_FULFILMENT_ROLE",
+    "events_source": "ORDERS_EVENTS_SOURCE",
+    "amqp_url": "ORDERS_AMQP_URL",
+    "amqp_exchange": "ORDERS_AMQP_EXCHANGE",
+    "amqp_confirm_timeout_seconds": "ORDERS_AMQP_CONFIRM_TIMEOUT_SECONDS",
 }
 
 
@@ -146,6 +165,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(f"invalid configuration: {_name_variable(str(exc))}") from exc
     if settings.pool_size < 1:
         raise SettingsError("ORDERS_POOL_SIZE must be at least 1")
+    if settings.amqp_confirm_timeout_seconds <= 0:
+        raise SettingsError("ORDERS_AMQP_CONFIRM_TIMEOUT_SECONDS must be above 0")
     if settings.auth == "jwt":
         _check_jwt(settings)
     return settings
