@@ -83,16 +83,25 @@ class Broker:
             start_new_session=True,
         )
         log.close()
-        started = subprocess.run(
-            [str(CTL), "-n", self._node, "--timeout", str(int(START_SECONDS)), "await_startup"],
-            env=self._env,
-            capture_output=True,
-            timeout=START_SECONDS + 10,
-        )
+        # await_startup waits for a node that runs; until the node has registered with epmd
+        # it fails at once, so ask again until the deadline.
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            started = subprocess.run(
+                [str(CTL), "-n", self._node, "--timeout", "30", "await_startup"],
+                env=self._env,
+                capture_output=True,
+                timeout=40,
+            )
+            if started.returncode == 0 or self._process.poll() is not None:
+                break
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         if started.returncode != 0 or self._process.poll() is not None:
             self.kill()
             raise RuntimeError(
-                f"rabbitmq did not start: {started.stderr.decode(errors='replace')}\n"
+                f"rabbitmq did not start: {started.stderr.decode(errors='replace')[-2000:]}\n"
                 + (self.base / "server.log").read_text(errors="replace")[-4000:]
             )
 
