@@ -1,9 +1,10 @@
 """Fixtures shared by every test that needs PostgreSQL.
 
 Tests run against `ORDERS_TEST_DATABASE_URL` when it is set, else against an embedded server
-started for the session. Tests that publish get a throwaway RabbitMQ node for the session
-(`tests.support.broker`), started only when one of them runs. Each test module gets its own database, copied from a migrated
-template, so no test depends on another's data or on the order tests run in.
+started for the session. Each test module gets its own database, copied from a migrated
+template, so no test depends on another's data or on the order tests run in. Tests that
+publish get a throwaway RabbitMQ node for the session (`tests.support.broker`), started only
+when one of them runs.
 """
 
 from __future__ import annotations
