@@ -4,11 +4,9 @@ process."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,7 +76,7 @@ class Recorder:
         self._queue: AbstractQueue | None = None
 
     async def start(self) -> None:
-        self._connection = await aio_pika.connect_robust(self._broker.url)
+        self._connection = await aio_pika.connect_robust(self._broker.url, reconnect_interval=0.2)
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=1000)
         await declare_topology(channel, self._exchange_name)
@@ -93,6 +91,16 @@ class Recorder:
     async def unbind(self) -> None:
         assert self._queue is not None
         await self._queue.unbind(self._exchange_name, BINDING)
+
+    async def unbind_unrouted(self) -> None:
+        """Unbind the exchange's unrouted queue from its alternate exchange: then no queue
+        takes an unrouted message (until the publisher declares the binding again)."""
+        assert self._connection is not None
+        channel = await self._connection.channel()
+        name = self._exchange_name + UNROUTED_SUFFIX
+        queue = await channel.declare_queue(name, durable=True)
+        await queue.unbind(name)
+        await channel.close()
 
     async def drain_unrouted(self) -> list[Delivery]:
         """Every message the exchange's unrouted queue holds (taken off it)."""
@@ -184,12 +192,3 @@ async def metric(port: int, name: str) -> float | None:
         return None
     found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
     return None if found is None else float(found.group(1))
-
-
-@contextlib.contextmanager
-def running(task: asyncio.Task[object]) -> Iterator[asyncio.Task[object]]:
-    """A background task, cancelled on leaving if still running."""
-    try:
-        yield task
-    finally:
-        task.cancel()
