@@ -96,8 +96,9 @@ wrk:
 		apt-get install -y -qq wrk >/dev/null; } || \
 		echo "bench: wrk could not be installed; using the Python load generator"
 
-bench: $(STAMP) wrk
+bench: $(STAMP) wrk rabbitmq
 	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.publish
 
 bench-growth: $(STAMP) wrk
 	$(BIN)/python -m bench.growth
