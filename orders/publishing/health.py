@@ -17,16 +17,18 @@ HEALTHY_WITHIN_SECONDS = 60.0
 
 
 class Heartbeat:
-    """When the publish loop last completed a cycle (a monotonic time; threads read it)."""
+    """When the publish loop last completed a cycle (a monotonic time; threads read it), and
+    whether that is recent enough: within `within` seconds."""
 
-    def __init__(self) -> None:
+    def __init__(self, within: float = HEALTHY_WITHIN_SECONDS) -> None:
+        self._within = within
         self._last = time.monotonic()
 
     def beat(self) -> None:
         self._last = time.monotonic()
 
-    def healthy(self, within: float = HEALTHY_WITHIN_SECONDS) -> bool:
-        return time.monotonic() - self._last <= within
+    def healthy(self) -> bool:
+        return time.monotonic() - self._last <= self._within
 
 
 def serve(port: int, heartbeat: Heartbeat, host: str = "") -> ThreadingHTTPServer:
