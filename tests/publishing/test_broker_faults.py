@@ -40,11 +40,11 @@ async def test_a_broker_killed_under_create_load_loses_nothing(
     enough = asyncio.Event()
 
     async def create_load() -> None:
-        """Creates, eight at a time, at most ~160 a second (the broker takes 10-20 s to come
+        """Creates, eight at a time, at most ~80 a second (the broker takes 10-20 s to come
         back), until told it is enough (bounded all the same)."""
         while not enough.is_set() and len(created) < 10_000:
             created.extend(await create_orders(creator, 8, concurrency=8))
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1)
 
     with publisher(database_url, tmp_path, broker, exchange, *args) as process:
         load = asyncio.create_task(create_load())
@@ -60,7 +60,7 @@ async def test_a_broker_killed_under_create_load_loses_nothing(
         after_restart = len(created)
 
         async def created_since_restart() -> bool:
-            return len(created) >= after_restart + 100
+            return len(created) >= after_restart + 50
 
         await eventually(created_since_restart, "creates go on")
         enough.set()

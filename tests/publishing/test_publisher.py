@@ -83,8 +83,8 @@ async def test_a_publisher_killed_mid_batch_resends_only_that_batch(
     recorder: Recorder,
     tmp_path: Path,
 ) -> None:
-    batch = 20
-    await create_orders(creator, 1500, concurrency=16)
+    batch = 10
+    await create_orders(creator, 600, concurrency=16)
     args = ("--batch", str(batch), "--metrics-port", "0")
     with publisher(database_url, tmp_path, broker, exchange, *args) as first:
 

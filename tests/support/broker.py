@@ -65,6 +65,9 @@ class Broker:
             "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
             "RABBITMQ_LOG_BASE": str(base / "log"),
             "RABBITMQ_PID_FILE": str(base / "rabbitmq.pid"),
+            # No scheduler busy-waiting: on a shared two-core machine the spinning Erlang
+            # schedulers would take CPU from PostgreSQL and the tests.
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "+sbwt none +sbwtdcpu none +sbwtdio none",
         }
         self._process: subprocess.Popen[bytes] | None = None
 
