@@ -71,17 +71,15 @@ def amqp_message(event: CloudEvent) -> aio_pika.Message:
 
 
 class Broker:
-    """A connection to RabbitMQ with its confirming channel and the declared exchange."""
+    """A connection to RabbitMQ and the exchange, declared on its confirming channel."""
 
     def __init__(
         self,
         connection: AbstractConnection,
-        channel: AbstractChannel,
         exchange: AbstractExchange,
         confirm_timeout: float,
     ) -> None:
         self._connection = connection
-        self._channel = channel
         self._exchange = exchange
         self._confirm_timeout = confirm_timeout
 
@@ -97,7 +95,7 @@ class Broker:
         except BaseException:
             await connection.close()
             raise
-        return cls(connection, channel, declared, confirm_timeout)
+        return cls(connection, declared, confirm_timeout)
 
     async def publish(self, events: Sequence[CloudEvent]) -> None:
         """Publish `events` (persistent, mandatory, in order) and wait until the broker
