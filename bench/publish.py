@@ -2,13 +2,14 @@
 
 1. creates for `--seconds` without a publisher: the create rate without it, and a backlog;
 2. the publisher starts while creates go on: how fast it takes the backlog from the store to
-   broker-confirmed (events/s, from its own counter, until it has caught up);
+   broker-confirmed (events/s, by its checkpoint, while the load runs or until it caught up);
+   then it catches up;
 3. creates go on with the publisher caught up: the create rate with it, and the latency from a
    create's answer to a consumer's delivery of its OrderCreated (p50, p99), by a probe of its
    own (bench.delivery_latency);
 4. creates go on while aio-pika, in this process, publishes the same messages from memory in
    batches of the same size with confirms, to the same broker: the ceiling the publisher is a
-   ratio of.
+   ratio of. In 2 and 4 alike the messages go to a bound durable queue nobody consumes.
 
     .venv/bin/python -m bench.publish [--seconds 10] [--connections 64]
 
@@ -24,30 +25,31 @@ import argparse
 import asyncio
 import contextlib
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Final
 
 import aio_pika
+import asyncpg
 import msgspec
-from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 
 from bench import scenarios
 from bench.delivery_latency import Latency, LatencyProbe
 from bench.load import Measurement, default_generator, run_load
 from bench.report import save_json
-from bench.service import free_port, postgres, serve
+from bench.service import postgres, serve
 from orders.database import migrate_database
 from orders.eventstore import START, EventStore
-from orders.eventstore.pool import create_pool
+from orders.eventstore.pool import connect, create_pool
 from orders.publishing.amqp import amqp_message, declare_topology
 from orders.publishing.cloudevents import cloud_event
+from orders.publishing.publisher import CHECKPOINT
+from projections import catchup
 from tests.support.broker import Broker, throwaway_broker
 
 RESULTS: Final = Path(__file__).parent / "results" / "publish.json"
@@ -55,6 +57,9 @@ BATCH: Final = 500
 SAMPLE_EVERY_SECONDS: Final = 0.05
 CAUGHT_UP_EVENTS: Final = BATCH
 """The publisher has caught up once its lag is within one batch."""
+CATCH_UP_WITHIN_SECONDS: Final = 120.0
+BASELINE_MIN: Final = 5000
+"""The in-memory ceiling publishes at least this many events (or all the store has)."""
 
 
 class Result(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,10 +78,10 @@ class Result(msgspec.Struct, frozen=True, kw_only=True):
 
 
 @contextlib.contextmanager
-def publisher(url: str, broker: Broker, port: int, log: Path) -> Iterator[None]:
+def publisher(url: str, broker: Broker, log: Path) -> Iterator[None]:
     orders = Path(sys.executable).with_name("orders")
     env = {**os.environ, "DATABASE_URL": url, "ORDERS_AMQP_URL": broker.url}
-    command = [str(orders), "publish", "--batch", str(BATCH), "--metrics-port", str(port)]
+    command = [str(orders), "publish", "--batch", str(BATCH), "--metrics-port", "0"]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=sink)
     try:
@@ -86,33 +91,39 @@ def publisher(url: str, broker: Broker, port: int, log: Path) -> Iterator[None]:
         process.wait(30)
 
 
-def _metrics(port: int) -> dict[str, float]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as answer:
-            text = answer.read().decode()
-    except OSError:
-        return {}
-    found = re.findall(r"^(orders_publish_(?:events_total|lag_events)) (\S+)$", text, re.M)
-    return {name: float(value) for name, value in found}
+async def _published(conn: asyncpg.Connection) -> tuple[int, int]:
+    """Events at or below the publisher's checkpoint (confirmed), and events after it."""
+    total: int = await conn.fetchval("SELECT count(*) FROM events")
+    lag = await catchup.lag(conn, CHECKPOINT)
+    return total - lag.events, lag.events
 
 
-async def _drain_backlog(port: int, seconds: float) -> tuple[int, float, bool]:
-    """Sample the publisher until it has caught up (or `seconds` passed): the events it
-    confirmed, over how long, and whether it caught up."""
+async def _drain(conn: asyncpg.Connection, until: asyncio.Future[Measurement]) -> tuple[int, float]:
+    """Sample the publisher until it has caught up (its lag within one batch) or `until` is
+    done: the events it confirmed meanwhile and over how long."""
+    before, _ = await _published(conn)
     started = time.monotonic()
-    published = 0.0
-    while time.monotonic() - started < seconds:
-        sample = await asyncio.to_thread(_metrics, port)
-        published = sample.get("orders_publish_events_total", published)
-        lag = sample.get("orders_publish_lag_events")
-        if published and lag is not None and lag <= CAUGHT_UP_EVENTS:
-            return int(published), time.monotonic() - started, True
+    published = before
+    while not until.done():
+        published, behind = await _published(conn)
+        if behind <= CAUGHT_UP_EVENTS:
+            break
         await asyncio.sleep(SAMPLE_EVERY_SECONDS)
-    return int(published), time.monotonic() - started, False
+    return published - before, time.monotonic() - started
+
+
+async def _catch_up(conn: asyncpg.Connection, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while (await _published(conn))[1] > CAUGHT_UP_EVENTS:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(SAMPLE_EVERY_SECONDS)
+    return True
 
 
 async def _consume(broker: Broker, probe: LatencyProbe, ready: asyncio.Event) -> None:
-    """A consumer of every OrderCreated (its own exclusive queue), telling the probe."""
+    """A consumer of every OrderCreated (its own exclusive queue, no acks), telling the
+    probe."""
     connection = await aio_pika.connect(broker.url)
     try:
         channel = await connection.channel()
@@ -123,19 +134,35 @@ async def _consume(broker: Broker, probe: LatencyProbe, ready: asyncio.Event) ->
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             probe.delivered(msgspec.json.decode(message.body)["subject"])
-            await message.ack()
 
-        await queue.consume(on_message)
+        await queue.consume(on_message, no_ack=True)
         ready.set()
         await asyncio.Future()
     finally:
         await connection.close()
 
 
+@contextlib.asynccontextmanager
+async def _bound_queue(broker: Broker, exchange: str) -> AsyncIterator[AbstractExchange]:
+    """A durable queue bound with `orders.#` to `exchange`, no consumer (what the publisher's
+    messages and the in-memory ones go to alike), deleted on leaving; yields the exchange on a
+    confirming channel."""
+    connection = await aio_pika.connect(broker.url)
+    try:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        declared = await declare_topology(channel, exchange)
+        queue = await channel.declare_queue(f"bench-{exchange}", durable=True)
+        await queue.bind(declared, "orders.#")
+        yield declared
+        await queue.delete(if_unused=False, if_empty=False)
+    finally:
+        await connection.close()
+
+
 async def _in_memory_rate(url: str, broker: Broker, count: int) -> tuple[int, float]:
-    """aio-pika alone: the first `count` events of the store as messages built beforehand, published
-    in batches of BATCH with confirms to an exchange of their own (with the same topology and a
-    bound durable queue, as the publisher's has)."""
+    """aio-pika alone: the first `count` events of the store as messages built beforehand,
+    published in batches of BATCH with confirms to an exchange of their own, declared and bound
+    as the publisher's is."""
     pool = await create_pool(url, size=2)
     try:
         recorded = await EventStore(pool).read_all(START, limit=count)
@@ -143,21 +170,13 @@ async def _in_memory_rate(url: str, broker: Broker, count: int) -> tuple[int, fl
         await pool.close()
     events = [cloud_event(r) for r in recorded]
     messages = [(amqp_message(e), e.type) for e in events]
-    connection = await aio_pika.connect(broker.url)
-    try:
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        exchange = await declare_topology(channel, "bench-in-memory")
-        queue = await channel.declare_queue("bench-in-memory", durable=True)
-        await queue.bind(exchange, "orders.#")
+    async with _bound_queue(broker, "bench-in-memory") as exchange:
         started = time.perf_counter()
         for i in range(0, len(messages), BATCH):
             await asyncio.gather(
                 *(exchange.publish(m, key, mandatory=True) for m, key in messages[i : i + BATCH])
             )
         seconds = time.perf_counter() - started
-        await queue.purge()
-    finally:
-        await connection.close()
     return len(messages), len(messages) / seconds
 
 
@@ -172,34 +191,35 @@ async def measure(
 
     without = await asyncio.to_thread(load)
     probe = LatencyProbe(base_url)
-    ready = asyncio.Event()
-    consumer = asyncio.create_task(_consume(broker, probe, ready))
-    await ready.wait()
-    port = free_port()
-    with publisher(url, broker, port, logs / "publish.log"):
-        pool = await create_pool(url, size=1)
-        try:
-            backlog = await pool.fetchval("SELECT count(*) FROM events")
-        finally:
-            await pool.close()
-        loading = asyncio.create_task(asyncio.to_thread(load))
-        published, publish_seconds, caught_up = await _drain_backlog(port, seconds * 3)
-        await loading
+    conn = await connect(url, application_name="bench-publish")
+    try:
+        backlog: int = await conn.fetchval("SELECT count(*) FROM events")
+        with publisher(url, broker, logs / "publish.log"):
+            async with _bound_queue(broker, "orders"):
+                loading = asyncio.create_task(asyncio.to_thread(load))
+                published, publish_seconds = await _drain(conn, loading)
+                await loading
+                caught_up = await _catch_up(conn, CATCH_UP_WITHIN_SECONDS)
 
-        stop = asyncio.Event()
-        probing = asyncio.create_task(probe.run(stop))
-        try:
-            with_publisher = await asyncio.to_thread(load)
-        finally:
-            stop.set()
-            await probing
-        await probe.settle()
-    consumer.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await consumer
+            ready = asyncio.Event()
+            consumer = asyncio.create_task(_consume(broker, probe, ready))
+            await ready.wait()
+            stop = asyncio.Event()
+            probing = asyncio.create_task(probe.run(stop))
+            try:
+                with_publisher = await asyncio.to_thread(load)
+            finally:
+                stop.set()
+                await probing
+            await probe.settle()
+            consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer
+    finally:
+        await conn.close()
 
     loading = asyncio.create_task(asyncio.to_thread(load))
-    in_memory, in_memory_rate = await _in_memory_rate(url, broker, published)
+    in_memory, in_memory_rate = await _in_memory_rate(url, broker, max(published, BASELINE_MIN))
     await loading
     publish_rate = published / publish_seconds if publish_seconds else 0.0
     return Result(
