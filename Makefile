@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install migrate clean deploy-check lock lock-check image-check
+.PHONY: run test lint install migrate clean deploy-check lock lock-check image-check rabbitmq
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,7 +73,15 @@ lock-check: $(STAMP)
 image-check: $(STAMP)
 	$(BIN)/python -m tests.image.run
 
-test: lint lock-check deploy-check image-check
+# The publishing tests run a throwaway node of Debian's rabbitmq-server (tests/support/broker.py),
+# installed here when missing as promtool is.
+rabbitmq:
+	@test -x /usr/lib/rabbitmq/bin/rabbitmq-server || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		rabbitmq-server >/dev/null; } || \
+		{ echo "rabbitmq: rabbitmq-server missing; apt-get install rabbitmq-server" >&2; exit 1; }
+
+test: lint lock-check deploy-check image-check rabbitmq
 	$(BIN)/pytest -q --ignore=tests/deployments
 
 clean:
@@ -88,9 +96,10 @@ wrk:
 		apt-get install -y -qq wrk >/dev/null; } || \
 		echo "bench: wrk could not be installed; using the Python load generator"
 
-bench: $(STAMP) wrk
+bench: $(STAMP) wrk rabbitmq
 	$(BIN)/python -m bench.api
 	$(BIN)/python -m bench.feed
+	$(BIN)/python -m bench.publish
 
 bench-feed: $(STAMP) wrk
 	$(BIN)/python -m bench.feed

@@ -1,4 +1,4 @@
-"""The `orders` command: serve, migrate, project, rebuild."""
+"""The `orders` command: serve, migrate, project, publish, rebuild."""
 
 from __future__ import annotations
 
@@ -60,6 +60,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve Prometheus metrics (lag, leadership) on this port; 0: off (default 9101)",
     )
     project.set_defaults(run=_project)
+
+    publish = commands.add_parser(
+        "publish",
+        help="publish every event to RabbitMQ at ORDERS_AMQP_URL (one of many leads)",
+    )
+    publish.add_argument(
+        "--batch",
+        type=_positive,
+        default=500,
+        help="events per batch, confirmed as a whole before the checkpoint moves (default 500)",
+    )
+    publish.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=0.5,
+        help="check for events this often when no notification comes (default 0.5)",
+    )
+    publish.add_argument(
+        "--metrics-port",
+        type=int,
+        default=9102,
+        help="serve /metrics and /healthz on this port; 0: off (default 9102)",
+    )
+    publish.set_defaults(run=_publish)
 
     rebuild = commands.add_parser(
         "rebuild", help="rebuild a read model from all events and swap it in, writes going on"
@@ -160,6 +184,39 @@ def _project(args: argparse.Namespace, settings: Settings) -> int:
         if args.metrics_port:
             start_http_server(args.metrics_port)
         asyncio.run(run(url))
+    return 0
+
+
+def _publish(args: argparse.Namespace, settings: Settings) -> int:
+    from orders.publishing import health
+    from orders.publishing.publisher import Publisher
+
+    if not settings.amqp_url:
+        print("orders publish: set ORDERS_AMQP_URL (e.g. amqp://user:pass@host/)", file=sys.stderr)
+        return 2
+
+    async def run(url: str, amqp_url: str) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            # Finish the batch in hand (confirmed and checkpointed, or not), then leave.
+            loop.add_signal_handler(signum, stop.set)
+        publisher = Publisher(
+            url,
+            amqp_url,
+            settings.amqp_exchange,
+            source=settings.events_source,
+            confirm_timeout=settings.amqp_confirm_timeout_seconds,
+            batch_size=args.batch,
+            poll_seconds=args.poll_seconds,
+        )
+        if args.metrics_port:
+            health.serve(args.metrics_port, publisher.heartbeat)
+        await publisher.run(stop)
+
+    with database_url(settings) as url:
+        asyncio.run(migrate_database(url))
+        asyncio.run(run(url, settings.amqp_url))
     return 0
 
 

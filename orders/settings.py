@@ -118,6 +118,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """`ORDERS_FEED_POLL_SECONDS`: how often a waiting long-poll of the event feed reads the
     store again when no notification has woken it (a notification wakes it at once)."""
 
+    amqp_url: str | None = None
+    """`ORDERS_AMQP_URL`: the RabbitMQ `orders publish` publishes to (amqp:// or amqps://);
+    required by that command only."""
+
+    amqp_exchange: str = "orders"
+    """`ORDERS_AMQP_EXCHANGE`: the durable topic exchange `orders publish` declares and
+    publishes to; unroutable messages go to `<exchange>.unrouted`."""
+
+    amqp_confirm_timeout_seconds: float = 10.0
+    """`ORDERS_AMQP_CONFIRM_TIMEOUT_SECONDS`: how long a batch may wait for the broker's
+    confirms (and a connection attempt for the broker) before it is retried."""
+
     @property
     def role_names(self) -> RoleNames:
         return RoleNames(
@@ -154,6 +166,9 @@ _ENV_NAMES: dict[str, str] = {
     "events_role": "ORDERS_EVENTS_ROLE",
     "events_source": "ORDERS_EVENTS_SOURCE",
     "feed_poll_seconds": "ORDERS_FEED_POLL_SECONDS",
+    "amqp_url": "ORDERS_AMQP_URL",
+    "amqp_exchange": "ORDERS_AMQP_EXCHANGE",
+    "amqp_confirm_timeout_seconds": "ORDERS_AMQP_CONFIRM_TIMEOUT_SECONDS",
 }
 
 
@@ -173,6 +188,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError("ORDERS_POOL_SIZE must be at least 1")
     if not settings.feed_poll_seconds > 0:
         raise SettingsError("ORDERS_FEED_POLL_SECONDS must be more than 0")
+    if settings.amqp_confirm_timeout_seconds <= 0:
+        raise SettingsError("ORDERS_AMQP_CONFIRM_TIMEOUT_SECONDS must be above 0")
     if settings.auth == "jwt":
         _check_jwt(settings)
     return settings

@@ -7,6 +7,7 @@ name of the checkpoint they keep.
 
 from __future__ import annotations
 
+import time
 from typing import NamedTuple
 
 import asyncpg
@@ -50,9 +51,7 @@ class CatchUp:
         self._statement = sql.catch_up_sql(apply)
 
     async def checkpoint(self, conn: asyncpg.Connection) -> Position:
-        """The stored checkpoint (START when there is none yet)."""
-        row = await conn.fetchrow(sql.CHECKPOINT, self.checkpoint_name)
-        return START if row is None else Position(row["tx_id"], row["position"])
+        return await stored_checkpoint(conn, self.checkpoint_name)
 
     async def step(self, conn: asyncpg.Connection, after: Position) -> Batch:
         """Apply the next batch after `after` and advance the checkpoint, atomically."""
@@ -68,7 +67,32 @@ class CatchUp:
         return Batch(row["events"], max(reached))
 
 
+async def stored_checkpoint(conn: asyncpg.Connection, name: str) -> Position:
+    """The checkpoint `name` as stored (START when there is none yet)."""
+    row = await conn.fetchrow(sql.CHECKPOINT, name)
+    return START if row is None else Position(row["tx_id"], row["position"])
+
+
 async def lag(conn: asyncpg.Connection, checkpoint_name: str) -> Lag:
     row = await conn.fetchrow(sql.LAG, checkpoint_name)
     assert row is not None
     return Lag(row["events"], row["seconds"])
+
+
+class LagMeter:
+    """Measures a checkpoint's lag after a worker's step: after every step that caught up, and
+    at most once per `every_seconds` while full batches follow each other back to back (the
+    count would cost as much as the batch)."""
+
+    def __init__(self, checkpoint_name: str, every_seconds: float = 1.0) -> None:
+        self._checkpoint_name = checkpoint_name
+        self._every_seconds = every_seconds
+        self._measured = 0.0
+
+    async def after_step(self, conn: asyncpg.Connection, *, full: bool) -> Lag | None:
+        """The lag now, or None when it is not yet time to measure it again."""
+        now = time.monotonic()
+        if full and now - self._measured < self._every_seconds:
+            return None
+        self._measured = now
+        return await lag(conn, self._checkpoint_name)

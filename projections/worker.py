@@ -1,10 +1,8 @@
 """`orders project`: the catch-up worker of the async projection.
 
-Any number may run; one leads. Leadership is a session advisory lock held on a dedicated
-connection: when the leader dies its session ends, PostgreSQL releases the lock, and a waiting
-worker (retrying every poll interval) takes over from the checkpoint in the database. Two
-leaders at once (a leader cut off from the database while its batch still commits) cannot
-corrupt the table: the projection is idempotent and the checkpoint only moves forward.
+Any number may run; one leads (`projections.leadership`). Two leaders at once (a leader cut
+off from the database while its batch still commits) cannot corrupt the table: the projection
+is idempotent and the checkpoint only moves forward.
 """
 
 from __future__ import annotations
@@ -14,15 +12,13 @@ import logging
 import os
 import time
 
-import asyncpg
 from prometheus_client import Counter, Gauge
 
 import projections.orders
 from orders.eventstore import sql as store_sql
-from orders.eventstore.notify import CHANNEL as APPENDED_CHANNEL
-from orders.eventstore.pool import connect
 from projections import catchup, sql
-from projections.wakeup import RECOVERABLE, Backoff, Wakeups, wait_for
+from projections.leadership import Leadership, Term
+from projections.wakeup import wait_for
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +28,6 @@ LAG_SECONDS = Gauge(
 )
 LEADING = Gauge("orders_projection_leader", "1 while this worker leads", ["projection"])
 PROJECTED = Counter("orders_projection_events_total", "Events applied", ["projection"])
-
-# Lag is measured at most this often while batches follow each other back to back.
-_LAG_EVERY_SECONDS = 1.0
 
 
 class Projector:
@@ -61,76 +54,37 @@ class Projector:
     async def run(self, stop: asyncio.Event) -> None:
         """Lead (or wait to lead) and project; reconnect with backoff whenever the database
         goes away."""
-        backoff = Backoff()
-        while not stop.is_set():
-            try:
-                await self._lead(stop, backoff)
-            except RECOVERABLE as exc:
-                delay = backoff.delay()
-                log.warning(
-                    "projector lost the database, reconnecting",
-                    extra={"error": type(exc).__name__, "retry_in_seconds": round(delay, 2)},
-                )
-                await wait_for(stop, delay)
-            finally:
-                LEADING.labels(self._name).set(0)
-
-    async def _lead(self, stop: asyncio.Event, backoff: Backoff) -> None:
-        lock_conn = await connect(self._url, application_name=self._application_name)
-        try:
-            if not await self._win_leadership(lock_conn, stop):
-                return
-            wakeups = Wakeups()
-            await lock_conn.add_listener(APPENDED_CHANNEL, wakeups.notify)
-            work_conn = await connect(self._url, application_name=self._application_name)
-            try:
-                LEADING.labels(self._name).set(1)
-                log.info("projector leads", extra={"projection": self._name})
-                await self._project(lock_conn, work_conn, wakeups, stop, backoff)
-            finally:
-                work_conn.terminate()
-        finally:
-            lock_conn.terminate()
-
-    async def _win_leadership(self, lock_conn: asyncpg.Connection, stop: asyncio.Event) -> bool:
-        """Wait for the leader lock; False if told to stop first."""
         # Its own checkpoint's lock, not the previous release's (`project:orders`): during a
         # rollout both lead at once, each keeping its own checkpoint (see projections.orders).
-        lock_name = f"project:{self._checkpoint}"
-        announced = False
-        while not await lock_conn.fetchval(sql.TRY_LOCK, lock_name):
-            if not announced:
-                log.info("another projector leads; standing by", extra={"projection": self._name})
-                announced = True
-            if await wait_for(stop, self._poll_seconds):
-                return False
-        return True
+        leadership = Leadership(
+            self._url,
+            f"project:{self._checkpoint}",
+            role="projector",
+            application_name=self._application_name,
+            poll_seconds=self._poll_seconds,
+            on_change=LEADING.labels(self._name).set,
+        )
+        await leadership.run(self._project, stop)
 
-    async def _project(
-        self,
-        lock_conn: asyncpg.Connection,
-        work_conn: asyncpg.Connection,
-        wakeups: Wakeups,
-        stop: asyncio.Event,
-        backoff: Backoff,
-    ) -> None:
+    async def _project(self, term: Term, stop: asyncio.Event) -> None:
+        work_conn = term.conn
         checkpoint = await self._catch_up.checkpoint(work_conn)
-        measured = logged = 0.0
+        lag_meter = catchup.LagMeter(self._checkpoint)
+        logged = 0.0
         while not stop.is_set():
-            woken = wakeups.next()
+            woken = term.wakeups.next()
             batch = await self._catch_up.step(work_conn, checkpoint)
             checkpoint = batch.checkpoint
-            backoff.reset()
+            term.backoff.reset()
             if batch.events:
                 PROJECTED.labels(self._name).inc(batch.events)
                 await work_conn.execute(store_sql.NOTIFY, sql.PROJECTED_CHANNEL)
             full = batch.events == self._catch_up.batch_size
-            now = time.monotonic()
-            if not full or now - measured >= _LAG_EVERY_SECONDS:
-                measured = now
-                lag = await catchup.lag(work_conn, self._checkpoint)
+            lag = await lag_meter.after_step(work_conn, full=full)
+            if lag is not None:
                 LAG_EVENTS.labels(self._name).set(lag.events)
                 LAG_SECONDS.labels(self._name).set(lag.seconds)
+                now = time.monotonic()
                 if now - logged >= self._log_every_seconds:
                     logged = now
                     log.info(
@@ -145,6 +99,4 @@ class Projector:
             if full:
                 continue
             if not await wait_for(woken, self._poll_seconds):
-                # Quiet for a whole interval: make sure the lock's session is still alive, or
-                # another worker may lead by now.
-                await lock_conn.execute("SELECT 1")
+                await term.keep_alive()

@@ -2,7 +2,9 @@
 
 Tests run against `ORDERS_TEST_DATABASE_URL` when it is set, else against an embedded server
 started for the session. Each test module gets its own database, copied from a migrated
-template, so no test depends on another's data or on the order tests run in.
+template, so no test depends on another's data or on the order tests run in. Tests that
+publish get a throwaway RabbitMQ node for the session (`tests.support.broker`), started only
+when one of them runs.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest_asyncio
 
 from orders.eventstore import EventStore
 from orders.eventstore.pool import create_pool
+from tests.support.broker import Broker, installed, throwaway_broker
 from tests.support.databases import DatabaseFactory, test_server
 
 # Hypothesis's per-example deadline measures the machine, not the code: on two cores shared
@@ -55,3 +58,16 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 def store(pool: asyncpg.Pool) -> EventStore:
     return EventStore(pool)
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[Broker]:
+    """A RabbitMQ node of this session's own. Without rabbitmq-server the test is skipped on a
+    developer's machine (`make test` installs it) and fails under CI."""
+    if not installed():
+        message = "rabbitmq-server is not installed: run `make rabbitmq`"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    with throwaway_broker() as node:
+        yield node

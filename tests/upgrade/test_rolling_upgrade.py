@@ -3,7 +3,7 @@ and starts beside it; then the previous one gets SIGTERM, as Kubernetes sends it
 goes on against this one. Nothing is lost, nothing answers 5xx, the previous release stays
 ready through the migration, and a key's answer is the same bytes whichever release gives it.
 Once this release serves, it pays orders too (what only it can do), and either release reads
-them back.
+them back; and it publishes, beside the previous release, every event either one recorded.
 
 It never looks at which migrations this release adds: it holds for none, and for any that keep
 the previous release working."""
@@ -11,6 +11,7 @@ the previous release working."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import signal
 import time
@@ -22,8 +23,18 @@ from typing import Any, NamedTuple
 import httpx
 import pytest
 
+from orders.eventstore.pool import create_pool
 from tests.processes.clients import ORDERS, order_payload, recorded
 from tests.processes.services import Service, run_command, served
+from tests.projections.support import eventually
+from tests.publishing.support import (
+    Recorder,
+    assert_exactly_the_store,
+    delivered_all,
+    publisher,
+    stored_events,
+)
+from tests.support.broker import Broker
 from tests.support.databases import DatabaseFactory, service_login
 from tests.upgrade.previous_release import previous_release
 
@@ -157,18 +168,23 @@ async def probe_readiness(
 
 
 async def test_the_previous_release_serves_on_while_this_one_migrates_and_takes_over(
-    databases: DatabaseFactory, tmp_path: Path
+    databases: DatabaseFactory, broker: Broker, tmp_path: Path
 ) -> None:
     started = time.monotonic()
     owner_url = await databases.create(migrated=False)
     previous = previous_release(tmp_path)
     code, output = await run_command(["migrate"], owner_url, previous)
     assert code == 0, output
+    exchange = f"orders-upgrade-{uuid.uuid4().hex[:8]}"
+    consumer = Recorder(broker, exchange)
+    await consumer.start()
 
     async with (
         service_login(owner_url) as service_url,
         httpx.AsyncClient(timeout=CLIENT_TIMEOUT_SECONDS) as client,
         served(service_url, tmp_path, release=previous) as old,
+        await create_pool(owner_url, size=2) as pool,
+        contextlib.AsyncExitStack() as publishers,
     ):
         load = RollingLoad(client)
         load.serving[PREVIOUS] = old.base_url
@@ -189,6 +205,7 @@ async def test_the_previous_release_serves_on_while_this_one_migrates_and_takes_
                 code, restarted = await restart
                 assert code == 0, restarted
                 load.serving[CURRENT] = new.base_url
+                publishers.enter_context(publisher(service_url, tmp_path, broker, exchange))
                 load.phase = BOTH
                 await load.wait_for_keys(BOTH)
                 upgraded.set()
@@ -207,10 +224,13 @@ async def test_the_previous_release_serves_on_while_this_one_migrates_and_takes_
                 reads = await asyncio.gather(
                     *(client.get(f"{new.base_url}{ORDERS}/{oid}") for oid in orders.values())
                 )
+                await eventually(lambda: delivered_all(consumer, pool), "every event published")
+                published = await stored_events(pool)
         finally:
             load.running = False
             upgraded.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await consumer.close()
     logs = {PREVIOUS: old.log_text(), CURRENT: new.log_text()}
 
     report(load, ready_statuses, time.monotonic() - started)
@@ -228,6 +248,7 @@ async def test_the_previous_release_serves_on_while_this_one_migrates_and_takes_
     assert [(r.status_code, order_id(r.content)) for r in reads] == [
         (200, oid) for oid in orders.values()
     ]
+    assert_exactly_the_store(consumer.deliveries, published)
     for release, log in logs.items():
         error = log.find('"level":"error"')
         assert error == -1, f"{release}: {log[error:][:3000]}"

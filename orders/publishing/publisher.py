@@ -1,0 +1,176 @@
+"""`orders publish`: every event of the store, published to RabbitMQ, at least once, in order.
+
+One more catch-up reader of the store: it reads batches in the store's gap-free
+`(tx_id, position)` order below the snapshot's xmin (`sql.READ_ALL`), publishes each batch
+(`orders.publishing.amqp`) and moves its own checkpoint (`publish:amqp` in
+`projection_checkpoints`, forward only) only once the broker has confirmed every message of
+the batch. So a crash anywhere re-sends at most the batch in hand, with the same ids; a nack, a
+return, a confirm timeout or a lost connection stops the batch, and the same batch is tried
+again from the checkpoint on a new connection after a backoff: nothing is skipped, nothing
+moves on. Any number may run; one leads (`projections.leadership`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+
+import asyncpg
+from prometheus_client import Counter, Gauge, Histogram
+
+from orders.eventstore import Position
+from orders.eventstore import sql as store_sql
+from orders.eventstore.store import recorded_event
+from orders.publishing.amqp import BATCH_FAILURES, BROKER_FAILURES, Broker, Unroutable
+from orders.publishing.cloudevents import cloud_event
+from orders.publishing.health import Heartbeat
+from projections import sql
+from projections.catchup import LagMeter, stored_checkpoint
+from projections.leadership import Leadership, Term
+from projections.wakeup import Backoff, wait_for
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "publish:amqp"
+"""The publisher's row in `projection_checkpoints`, and the name of its leader lock."""
+
+PUBLISHED = Counter("orders_publish_events", "Events the broker confirmed")
+BATCHES = Counter("orders_publish_batches", "Batches published, by outcome", ["outcome"])
+CONFIRM_SECONDS = Histogram(
+    "orders_publish_confirm_seconds",
+    "From a batch's first publish to its last confirm",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+LAG_EVENTS = Gauge("orders_publish_lag_events", "Events not yet confirmed by the broker")
+LAG_SECONDS = Gauge(
+    "orders_publish_lag_seconds", "Age of the oldest event not yet confirmed by the broker"
+)
+LEADING = Gauge("orders_publish_leader", "1 while this publisher leads")
+UNROUTABLE = Counter(
+    "orders_publish_unroutable",
+    "Messages the broker returned: no queue took them, not even the unrouted one",
+)
+for _outcome in ("confirmed", "failed"):
+    BATCHES.labels(_outcome)
+
+
+class Publisher:
+    """Publishes the store's events until `stop` is set."""
+
+    def __init__(
+        self,
+        url: str,
+        amqp_url: str,
+        exchange: str,
+        *,
+        source: str,
+        confirm_timeout: float,
+        batch_size: int = 500,
+        poll_seconds: float = 0.5,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError("the batch size must be at least 1")
+        self._url = url
+        self._amqp_url = amqp_url
+        self._exchange = exchange
+        self._source = source
+        self._confirm_timeout = confirm_timeout
+        self._batch_size = batch_size
+        self._poll_seconds = poll_seconds
+        self.heartbeat = heartbeat or Heartbeat()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        leadership = Leadership(
+            self._url,
+            CHECKPOINT,
+            role="publisher",
+            application_name=f"orders-publish-{os.getpid()}",
+            poll_seconds=self._poll_seconds,
+            on_change=LEADING.set,
+            on_standby=self.heartbeat.beat,
+        )
+        await leadership.run(self._lead, stop)
+
+    async def _lead(self, term: Term, stop: asyncio.Event) -> None:
+        """Publish while leading; on any broker failure, start over from the checkpoint on a
+        new connection after a backoff (a database failure ends the term instead)."""
+        backoff = Backoff()
+        while not stop.is_set():
+            try:
+                broker = await Broker.connect(
+                    self._amqp_url, self._exchange, confirm_timeout=self._confirm_timeout
+                )
+            except BROKER_FAILURES as exc:
+                await self._back_off(term, stop, backoff, "cannot reach the broker", exc)
+                continue
+            try:
+                await self._publish(term, broker, stop, backoff)
+            except BATCH_FAILURES as exc:
+                await self._back_off(term, stop, backoff, "batch not confirmed", exc)
+            finally:
+                with contextlib.suppress(*BROKER_FAILURES):
+                    await broker.close()
+
+    async def _back_off(
+        self, term: Term, stop: asyncio.Event, backoff: Backoff, what: str, exc: BaseException
+    ) -> None:
+        delay = backoff.delay()
+        log.warning(
+            "publisher: %s, retrying from the checkpoint",
+            what,
+            extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_seconds": round(delay, 2)},
+        )
+        if not await wait_for(stop, delay):
+            await term.keep_alive()
+
+    async def _publish(
+        self, term: Term, broker: Broker, stop: asyncio.Event, backoff: Backoff
+    ) -> None:
+        checkpoint = await stored_checkpoint(term.conn, CHECKPOINT)
+        lag_meter = LagMeter(CHECKPOINT)
+        while not stop.is_set():
+            woken = term.wakeups.next()
+            rows = await term.conn.fetch(
+                store_sql.READ_ALL, checkpoint.tx_id, checkpoint.position, self._batch_size
+            )
+            if rows:
+                checkpoint = await self._publish_batch(term, broker, rows)
+                backoff.reset()
+                term.backoff.reset()
+            self.heartbeat.beat()
+            full = len(rows) == self._batch_size
+            lag = await lag_meter.after_step(term.conn, full=full)
+            if lag is not None:
+                LAG_EVENTS.set(lag.events)
+                LAG_SECONDS.set(lag.seconds)
+            if full:
+                continue
+            if not await wait_for(woken, self._poll_seconds):
+                await term.keep_alive()
+
+    async def _publish_batch(
+        self, term: Term, broker: Broker, rows: list[asyncpg.Record]
+    ) -> Position:
+        """Publish the events of `rows`, then move the checkpoint past the last one."""
+        recorded = [recorded_event(row) for row in rows]
+        events = [cloud_event(r, source=self._source) for r in recorded]
+        started = time.perf_counter()
+        try:
+            await broker.publish(events)
+        except Unroutable as exc:
+            UNROUTABLE.inc(exc.returned)
+            BATCHES.labels("failed").inc()
+            raise
+        except BATCH_FAILURES:
+            BATCHES.labels("failed").inc()
+            raise
+        CONFIRM_SECONDS.observe(time.perf_counter() - started)
+        reached = recorded[-1].checkpoint
+        await term.conn.execute(sql.SET_CHECKPOINT, CHECKPOINT, reached.tx_id, reached.position)
+        PUBLISHED.inc(len(events))
+        BATCHES.labels("confirmed").inc()
+        return reached
