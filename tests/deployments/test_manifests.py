@@ -23,7 +23,13 @@ from tests.deployments.manifests import (
     the,
 )
 
-OVERLAYS = ("minikube", "minikube-async", "minikube-monitoring", "production")
+OVERLAYS = (
+    "minikube",
+    "minikube-async",
+    "minikube-publishing",
+    "minikube-monitoring",
+    "production",
+)
 API = "orders-api"
 PROJECTOR = "orders-projector"
 DATABASE_SECRET = "orders-database"
