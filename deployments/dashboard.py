@@ -274,14 +274,14 @@ def publication() -> list[Panel]:
             "Events published",
             "Events the broker confirmed per second, and batches by outcome: a failed batch "
             "(a nack, a return, a timeout, a lost connection) is retried from the checkpoint. "
-            "Unroutable: taken by no queue, parked in orders.unrouted (OrdersEventsUnroutable).",
+            "Returned: messages that no queue took, not even orders.unrouted.",
             "ops",
             query(f"sum({rate('orders_publish_events_total', PUBLISHER)})", "events"),
             query(
                 f"sum by (outcome) ({rate('orders_publish_batches_total', PUBLISHER)})",
                 "batches {{outcome}}",
             ),
-            query(f"sum({rate('orders_publish_unroutable_total', PUBLISHER)})", "unroutable"),
+            query(f"sum({rate('orders_publish_unroutable_total', PUBLISHER)})", "returned"),
         ),
         dashed_line(
             graph(
