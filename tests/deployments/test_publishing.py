@@ -9,12 +9,13 @@ so a renamed release or a changed label in either breaks these tests, not the cl
 from __future__ import annotations
 
 import argparse
+from urllib.parse import urlsplit
 
 import pytest
 
 from deployments.charts import NAMESPACE, POSTGRESQL, RABBITMQ
 from orders.cli import build_parser
-from tests.deployments.charts import rendered
+from tests.deployments.charts import rendered, secret_value
 from tests.deployments.manifests import (
     POD_TEMPLATE_PATHS,
     Manifest,
@@ -30,7 +31,7 @@ PUBLISHER = "orders-publisher"
 AMQP_SECRET = "orders-amqp"
 WITH_PUBLISHER = ("minikube-publishing", "minikube-monitoring")
 WITHOUT_PUBLISHER = ("minikube", "minikube-async", "production")
-AMQP, POSTGRES, MANAGEMENT, METRICS = 5672, 5432, 15672, 9419
+MANAGEMENT, BROKER_METRICS = 15672, 9419
 
 
 @pytest.fixture(params=WITH_PUBLISHER)
@@ -72,6 +73,21 @@ def policies() -> list[Manifest]:
     for chart in (POSTGRESQL, RABBITMQ):
         found += [doc for doc in rendered(chart).manifests if doc["kind"] == "NetworkPolicy"]
     return found
+
+
+def url_port(secret: str, key: str) -> int:
+    """The port inside a URL that an overlay's Secret gives the service."""
+    port = urlsplit(secret_value(render("minikube-publishing"), secret, key)).port
+    assert port is not None, (secret, key)
+    return port
+
+
+def amqp_port() -> int:
+    return url_port(AMQP_SECRET, "ORDERS_AMQP_URL")
+
+
+def postgres_port() -> int:
+    return url_port("orders-database", "DATABASE_URL")
 
 
 def publisher() -> Pod:
@@ -156,12 +172,12 @@ def test_only_the_publishing_overlays_run_a_publisher_or_need_a_broker(overlay: 
 def test_the_publisher_reaches_postgresql_and_rabbitmq_and_nothing_else() -> None:
     found = policies()
 
-    assert connects(found, publisher(), database(), POSTGRES)
-    assert connects(found, publisher(), broker(), AMQP)
+    assert connects(found, publisher(), database(), postgres_port())
+    assert connects(found, publisher(), broker(), amqp_port())
     assert connects(found, publisher(), DNS, 53, "UDP")
     assert not connects(found, publisher(), broker(), MANAGEMENT)
     assert not connects(found, publisher(), api(), api().ports["http"])
-    assert not connects(found, publisher(), DNS, POSTGRES)
+    assert not connects(found, publisher(), DNS, postgres_port())
 
 
 def test_only_the_metrics_port_of_the_publisher_is_open() -> None:
@@ -183,10 +199,10 @@ def test_rabbitmq_takes_amqp_from_the_publisher_and_labelled_consumers_only() ->
     unlabelled_namespace = Pod("stock", {"app": "stock", **CLIENT_LABEL})
     prometheus = Pod("monitoring", {"app.kubernetes.io/name": "prometheus"})
 
-    assert connects(found, publisher(), broker(), AMQP)
-    assert connects(found, consumer_here, broker(), AMQP)
-    assert connects(found, consumer_elsewhere, broker(), AMQP)
-    assert not connects(found, api(), broker(), AMQP)
-    assert not connects(found, unlabelled_namespace, broker(), AMQP)
-    assert connects(found, prometheus, broker(), METRICS)
-    assert not connects(found, prometheus, broker(), AMQP)
+    assert connects(found, publisher(), broker(), amqp_port())
+    assert connects(found, consumer_here, broker(), amqp_port())
+    assert connects(found, consumer_elsewhere, broker(), amqp_port())
+    assert not connects(found, api(), broker(), amqp_port())
+    assert not connects(found, unlabelled_namespace, broker(), amqp_port())
+    assert connects(found, prometheus, broker(), BROKER_METRICS)
+    assert not connects(found, prometheus, broker(), amqp_port())
