@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Renders everything under deployments/ and validates it offline, strictly: every kustomization
 # against the Kubernetes API schemas and, for the Prometheus Operator's kinds and
-# CloudNativePG's `Cluster`, the CRD schemas vendored in deployments/crds/; the Bitnami PostgreSQL chart rendered with our values, the
-# same way; the alert rules with `promtool check rules` and their unit tests with `promtool test
-# rules`; the dashboard JSON against its generator. Needs no cluster, no container engine and
+# CloudNativePG's `Cluster`, the CRD schemas vendored in deployments/crds/; the Bitnami
+# PostgreSQL and RabbitMQ charts rendered with our values, the same way; the alert rules with
+# `promtool check rules` and their unit tests with `promtool test rules`; the dashboard JSON
+# against its generator. Needs no cluster, no container engine and
 # no network (`make deploy-check` runs it, then the tests in tests/deployments).
 #
 #   bash deployments/check.sh
@@ -71,13 +72,16 @@ while IFS= read -r file; do
     rendered=$((rendered + 1))
 done < <(find "$k8s" -name kustomization.yaml | sort)
 
-# The chart as `helm install` renders it with our values, with and without the monitoring layer.
-values=$root/deployments/pg-helm-values
-echo "deploy-check: rendering the Bitnami PostgreSQL chart with our values"
-"$bin/python" -m deployments.postgres_chart "$values/values.yaml" >"$out/postgresql.yaml"
-"$bin/python" -m deployments.postgres_chart "$values/values.yaml" "$values/monitoring.yaml" \
-    >"$out/postgresql-monitoring.yaml"
-rendered=$((rendered + 2))
+# Each chart as `helm install` renders it with our values, with and without the monitoring layer.
+for chart in postgresql:pg-helm-values rabbitmq:rabbitmq-helm-values; do
+    name=${chart%%:*}
+    values=$root/deployments/${chart#*:}
+    echo "deploy-check: rendering the Bitnami $name chart with our values"
+    "$bin/python" -m deployments.charts "$name" "$values/values.yaml" >"$out/$name.yaml"
+    "$bin/python" -m deployments.charts "$name" "$values/values.yaml" "$values/monitoring.yaml" \
+        >"$out/$name-monitoring.yaml"
+    rendered=$((rendered + 2))
+done
 
 "$bin/python" -m deployments.schemas --oldest "$oldest_supported" "$out"/*.yaml
 echo "deploy-check: $rendered renders valid (Kubernetes $oldest_supported and newest, CRDs strict)"

@@ -33,6 +33,7 @@ UID = "orders-overview"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 API = 'job="orders-api", namespace="$namespace"'
 PROJECTOR = 'job="orders-projector", namespace="$namespace"'
+PUBLISHER = 'job="orders-publisher", namespace="$namespace"'
 # What clients asked for: without the kubelet's probes, Prometheus's scrapes and requests for
 # paths the API does not have (route "unmatched": scanners, typos).
 API_REQUESTS = f'{API}, path!~"/health/.+|/api/v1/orders/health|/metrics|unmatched"'
@@ -40,6 +41,7 @@ API_REQUESTS = f'{API}, path!~"/health/.+|/api/v1/orders/health|/metrics|unmatch
 CREATE_P99_OBJECTIVE_SECONDS = 0.25
 ERROR_RATIO_PAGE = 0.0144
 READ_WAIT_SECONDS = 2
+PUBLICATION_LAG_ALERT_SECONDS = 30
 
 Panel = timeseries.Panel | stat.Panel
 
@@ -52,12 +54,26 @@ def rate(metric: str, selector: str) -> str:
     return f"rate({metric}{{{selector}}}[$__rate_interval])"
 
 
-def leader_only(metric: str) -> str:
-    """`metric` as the leading projector reports it: a standby keeps what it measured last."""
-    leader = f"orders_projection_leader{{{PROJECTOR}}} == 1"
-    return (
-        f"max by (projection) ({metric}{{{PROJECTOR}}} "
-        f"and on (namespace, pod, projection) ({leader}))"
+def leader_only(metric: str, worker: str, leader: str, by: str = "") -> str:
+    """`metric` as the leading worker (selected by `worker`, leading where the gauge `leader`
+    is 1) reports it: a standby keeps what it measured last. `by`: labels to keep."""
+    joined = ", ".join(["namespace", "pod", *filter(None, [by])])
+    grouping = f" by ({by})" if by else ""
+    return f"max{grouping} ({metric}{{{worker}}} and on ({joined}) ({leader}{{{worker}}} == 1))"
+
+
+def projector_lead(metric: str) -> str:
+    return leader_only(metric, PROJECTOR, "orders_projection_leader", by="projection")
+
+
+def publisher_lead(metric: str) -> str:
+    return leader_only(metric, PUBLISHER, "orders_publish_leader")
+
+
+def dashed_line(panel: timeseries.Panel, at: float) -> timeseries.Panel:
+    """The panel with a dashed red line across it at `at` (an alert's threshold)."""
+    return panel.thresholds(steps((None, "transparent"), (at, "red"))).thresholds_style(
+        common_builders.GraphThresholdsStyleConfig().mode(common.GraphThresholdsStyleMode.DASHED)
     )
 
 
@@ -177,19 +193,15 @@ def lifecycle() -> list[Panel]:
 def latency() -> list[Panel]:
     return [
         graph("p50 by route", "Median answer time per route.", "s", latency_by_route(0.5)).span(12),
-        graph(
-            "p99 by route",
-            "99th percentile per route. The dashed line is the creates' objective, 250 ms, "
-            "which OrdersCreateLatencyHigh watches.",
-            "s",
-            latency_by_route(0.99),
-        )
-        .span(12)
-        .thresholds(steps((None, "transparent"), (CREATE_P99_OBJECTIVE_SECONDS, "red")))
-        .thresholds_style(
-            common_builders.GraphThresholdsStyleConfig().mode(
-                common.GraphThresholdsStyleMode.DASHED
-            )
+        dashed_line(
+            graph(
+                "p99 by route",
+                "99th percentile per route. The dashed line is the creates' objective, 250 ms, "
+                "which OrdersCreateLatencyHigh watches.",
+                "s",
+                latency_by_route(0.99),
+            ).span(12),
+            CREATE_P99_OBJECTIVE_SECONDS,
         ),
     ]
 
@@ -227,24 +239,21 @@ def database_and_projection() -> list[Panel]:
             "mode (OrdersProjectorWithoutLeader).",
             query(f"sum(orders_projection_leader{{{PROJECTOR}}})", "leaders"),
         ).thresholds(steps((None, "red"), (1, "green"))),
-        graph(
-            "Projection lag",
-            "How long the oldest event not yet projected has waited. Strong reads wait up to "
-            "ORDERS_READ_WAIT_SECONDS (2 s) for the projector, then answer 503.",
-            "s",
-            query(leader_only("orders_projection_lag_seconds"), "{{projection}}"),
-        )
-        .thresholds(steps((None, "transparent"), (READ_WAIT_SECONDS, "red")))
-        .thresholds_style(
-            common_builders.GraphThresholdsStyleConfig().mode(
-                common.GraphThresholdsStyleMode.DASHED
-            )
+        dashed_line(
+            graph(
+                "Projection lag",
+                "How long the oldest event not yet projected has waited. Strong reads wait up "
+                "to ORDERS_READ_WAIT_SECONDS (2 s) for the projector, then answer 503.",
+                "s",
+                query(projector_lead("orders_projection_lag_seconds"), "{{projection}}"),
+            ),
+            READ_WAIT_SECONDS,
         ),
         graph(
             "Projection lag in events",
             "Events appended but not yet projected, as the leader last measured.",
             "short",
-            query(leader_only("orders_projection_lag_events"), "{{projection}}"),
+            query(projector_lead("orders_projection_lag_events"), "{{projection}}"),
         ),
         graph(
             "Events projected",
@@ -258,11 +267,66 @@ def database_and_projection() -> list[Panel]:
     ]
 
 
+def publication() -> list[Panel]:
+    confirm_buckets = rate("orders_publish_confirm_seconds_bucket", PUBLISHER)
+    return [
+        graph(
+            "Events published",
+            "Events the broker confirmed per second, and batches by outcome: a failed batch "
+            "(a nack, a return, a timeout, a lost connection) is retried from the checkpoint. "
+            "Returned: messages that no queue took, not even orders.unrouted.",
+            "ops",
+            query(f"sum({rate('orders_publish_events_total', PUBLISHER)})", "events"),
+            query(
+                f"sum by (outcome) ({rate('orders_publish_batches_total', PUBLISHER)})",
+                "batches {{outcome}}",
+            ),
+            query(f"sum({rate('orders_publish_unroutable_total', PUBLISHER)})", "returned"),
+        ),
+        dashed_line(
+            graph(
+                "Publication lag",
+                "How long the oldest event the broker has not confirmed has waited, as the "
+                "leading publisher measures it. OrdersPublicationLagging warns above 30 s for "
+                "5 minutes.",
+                "s",
+                query(publisher_lead("orders_publish_lag_seconds"), "seconds"),
+            ),
+            PUBLICATION_LAG_ALERT_SECONDS,
+        ),
+        graph(
+            "Publication lag in events",
+            "Events in the store that the broker has not confirmed yet, as the leader measures.",
+            "short",
+            query(publisher_lead("orders_publish_lag_events"), "events"),
+        ),
+        graph(
+            "Broker confirm latency",
+            "From a batch's publish to the broker's last confirm of it, p50 and p99.",
+            "s",
+            *(
+                query(
+                    f"histogram_quantile({quantile}, sum by (le) ({confirm_buckets}))",
+                    f"p{round(quantile * 100)}",
+                )
+                for quantile in (0.5, 0.99)
+            ),
+        ),
+        single_stat(
+            "Publisher leaders",
+            "Workers holding the publication's leader lock: 1 with the publishing component, "
+            "none without it (OrdersPublisherWithoutLeader).",
+            query(f"sum(orders_publish_leader{{{PUBLISHER}}})", "leaders"),
+        ).thresholds(steps((None, "red"), (1, "green"))),
+    ]
+
+
 SECTIONS = {
     "Requests": requests,
     "Order lifecycle": lifecycle,
     "Latency": latency,
     "Database and projection": database_and_projection,
+    "Publication": publication,
 }
 
 
@@ -272,7 +336,7 @@ def build() -> dashboard.Dashboard:
         .uid(UID)
         .description(
             "The orders service: requests and outcomes, lifecycle commands, latency, database, "
-            "projection."
+            "projection, publication."
         )
         .tags(["orders"])
         .refresh("30s")

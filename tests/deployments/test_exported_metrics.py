@@ -1,20 +1,24 @@
 """Every metric the alert rules and the dashboard query is one the service really exports.
 
 What is exported is read from the code, not from a list kept by hand: the real app, started
-in-process over a real database, is scraped on /metrics, with the projector's module imported
-as `orders project` imports it (both processes expose prometheus_client's default registry,
-so the one scrape lists the API's and the projector's families). A labelled metric with no
-series yet still shows its `# TYPE` line; its series names follow from the type.
+in-process over a real database, is scraped on /metrics, with the projector's and the
+publisher's modules imported as `orders project` and `orders publish` import them (all three
+processes expose prometheus_client's default registry, so the one scrape lists every
+family). A labelled metric with no series yet still shows its `# TYPE` line; its series names
+follow from the type.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterable
 
 import httpx
 import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
+import orders.publishing
 import projections.worker  # noqa: F401 (registers the projector's metrics, as `orders project`)
 from orders.api.app import create_app
 from orders.settings import Settings
@@ -31,8 +35,16 @@ SUFFIXES = {
 SCRAPE_SERIES = {"up"}
 
 
+def import_the_publisher() -> None:
+    """Every module of orders.publishing, as `orders publish` imports the ones that register
+    its metrics (named here by their package, not by a module that may move)."""
+    for module in pkgutil.walk_packages(orders.publishing.__path__, "orders.publishing."):
+        importlib.import_module(module.name)
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def exported(database_url: str) -> set[str]:
+    import_the_publisher()
     app = create_app(Settings(pool_size=2), database_url)
     async with (
         running(app),
@@ -57,11 +69,12 @@ def unknown(exprs: Iterable[str], exported: set[str]) -> dict[str, set[str]]:
     return found
 
 
-def test_the_scrape_lists_the_api_and_projector_metrics(exported: set[str]) -> None:
+def test_the_scrape_lists_the_api_projector_and_publisher_metrics(exported: set[str]) -> None:
     assert {
         "orders_http_requests_total",
         "orders_db_pool_connections_in_use",
         "orders_projection_lag_seconds",
+        "orders_publish_lag_seconds",
     } <= exported
 
 

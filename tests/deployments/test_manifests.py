@@ -23,7 +23,14 @@ from tests.deployments.manifests import (
     the,
 )
 
-OVERLAYS = ("minikube", "minikube-async", "minikube-monitoring", "production", "ha-cloudnativepg")
+OVERLAYS = (
+    "minikube",
+    "minikube-async",
+    "minikube-publishing",
+    "minikube-monitoring",
+    "production",
+    "ha-cloudnativepg",
+)
 API = "orders-api"
 PROJECTOR = "orders-projector"
 DATABASE_SECRET = "orders-database"

@@ -51,15 +51,18 @@ def container_port(service: Manifest, port_name: str) -> tuple[Manifest, int]:
     return container, numbers[port["targetPort"]]
 
 
-def test_the_api_and_projector_are_scraped_where_they_serve_metrics() -> None:
+def test_the_api_projector_and_publisher_are_scraped_where_they_serve_metrics() -> None:
     scraped = scraped_services()
     api, api_port = container_port(*scraped["orders-api"])
     projector, projector_port = container_port(*scraped["orders-projector"])
+    publisher, publisher_port = container_port(*scraped["orders-publisher"])
     serve = build_parser().parse_args(api["args"])
     project = build_parser().parse_args(projector["args"])
+    publish = build_parser().parse_args(publisher["args"])
 
     assert api_port == serve.port
     assert projector_port == project.metrics_port
+    assert publisher_port == publish.metrics_port
 
 
 def test_the_rules_and_dashboard_select_the_jobs_prometheus_gives_the_services() -> None:
@@ -83,6 +86,12 @@ def test_grafanas_sidecar_finds_the_current_dashboard() -> None:
 
 
 def test_only_the_overlay_that_asks_for_monitoring_needs_the_operators_crds() -> None:
-    for overlay in ("minikube", "minikube-async", "production", "ha-cloudnativepg"):
+    for overlay in (
+        "minikube",
+        "minikube-async",
+        "minikube-publishing",
+        "production",
+        "ha-cloudnativepg",
+    ):
         kinds = {doc["apiVersion"] for doc in render(overlay)}
         assert not any(kind.startswith("monitoring.coreos.com/") for kind in kinds), overlay

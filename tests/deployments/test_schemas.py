@@ -21,6 +21,7 @@ def test_the_shipped_custom_resources_are_valid() -> None:
     for kind, name in [
         ("ServiceMonitor", "orders-api"),
         ("ServiceMonitor", "orders-projector"),
+        ("ServiceMonitor", "orders-publisher"),
         ("PrometheusRule", "orders"),
     ]:
         assert problems(rendered(kind, name), KUBERNETES) == [], (kind, name)
