@@ -35,9 +35,9 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def creator(pool: asyncpg.Pool) -> AsyncIterator[OrderCreator]:
+async def creator(pool: asyncpg.Pool, database_url: str) -> AsyncIterator[OrderCreator]:
     """Creates orders as the API does: append, then NOTIFY."""
-    notifier = AppendNotifier(pool)
+    notifier = AppendNotifier(database_url)
     notifier.start()
     yield OrderCreator(EventStore(pool, notifier))
     await notifier.stop()
