@@ -209,6 +209,7 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             confirm_timeout=settings.amqp_confirm_timeout_seconds,
             batch_size=args.batch,
             poll_seconds=args.poll_seconds,
+            replication_barrier=settings.replication_barrier,
         )
         if args.metrics_port:
             health.serve(args.metrics_port, publisher.heartbeat)

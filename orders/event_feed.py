@@ -6,7 +6,9 @@ served after it commits, never skipped. A request that finds nothing may wait fo
 append: it is woken by the store's notification (`orders.eventstore.notify.CHANNEL`), heard by
 one listening connection per process shared by every waiting request, and re-reads at least
 every `poll_seconds` in case a notification is lost. A waiting request holds no pool
-connection, only while it reads. `close()` (at shutdown) answers every waiting request at
+connection, only while it reads. A page is answered only once the synchronous standbys hold
+its events (`EventStore.ensure_replicated`): a consumer never hears of an event a failover may
+yet lose. `close()` (at shutdown) answers every waiting request at
 once with what it has: nothing, and the place it asked from.
 """
 
@@ -45,8 +47,12 @@ class EventFeed:
             woken = self._wakeups.next()
             events = await self._store.read_all(after, limit)
             remaining = deadline - loop.time()
-            if events or remaining <= 0 or self._closing:
-                return FeedPage(events, events[-1].checkpoint if events else after)
+            if events:
+                # Handed on to other services: only once a failover cannot take them back.
+                await self._store.ensure_replicated()
+                return FeedPage(events, events[-1].checkpoint)
+            if remaining <= 0 or self._closing:
+                return FeedPage(events, after)
             self._listen()
             await wait_for(woken, min(self._poll_seconds, remaining))
             if self._closing:

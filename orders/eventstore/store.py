@@ -325,10 +325,8 @@ class EventStore:
         rests on an event a failover may yet lose. At once when the mode is `off`; in `auto`
         a trivial round trip when the server has no synchronous standbys. StoreUnavailable
         when they do not confirm in time (the answer must then not be given)."""
-        if self._barrier == "off":
-            return
         with driver_errors(None):
-            await self._pool.execute(sql.ENSURE_REPLICATED, self._barrier)
+            await ensure_replicated(self._pool, self._barrier)
 
     async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
         """Every event of `stream_id` in version order; empty if the stream does not exist."""
@@ -378,6 +376,14 @@ def recorded_event(row: asyncpg.Record) -> RecordedEvent:
         tx_id=row["tx_id"],
         recorded_at=row["recorded_at"],
     )
+
+
+async def ensure_replicated(database: asyncpg.Pool | asyncpg.Connection, mode: BarrierMode) -> None:
+    """The replication barrier (`sql.ENSURE_REPLICATED`) on `database`, for any reader that
+    hands on what it read (`EventStore.ensure_replicated`, the publisher): returns once the
+    synchronous standbys hold every event read before the call. At once when `mode` is off."""
+    if mode != "off":
+        await database.execute(sql.ENSURE_REPLICATED, mode)
 
 
 @contextlib.contextmanager

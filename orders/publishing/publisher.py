@@ -23,7 +23,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from orders.eventstore import Position
 from orders.eventstore import sql as store_sql
-from orders.eventstore.store import recorded_event
+from orders.eventstore.store import BarrierMode, ensure_replicated, recorded_event
 from orders.publishing.amqp import BATCH_FAILURES, BROKER_FAILURES, Broker, Unroutable
 from orders.publishing.cloudevents import cloud_event
 from orders.publishing.health import Heartbeat
@@ -70,6 +70,7 @@ class Publisher:
         confirm_timeout: float,
         batch_size: int = 500,
         poll_seconds: float = 0.5,
+        replication_barrier: BarrierMode = "auto",
         heartbeat: Heartbeat | None = None,
     ) -> None:
         if batch_size < 1:
@@ -81,6 +82,7 @@ class Publisher:
         self._confirm_timeout = confirm_timeout
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
+        self._replication_barrier = replication_barrier
         self.heartbeat = heartbeat or Heartbeat()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -158,6 +160,9 @@ class Publisher:
         """Publish the events of `rows`, then move the checkpoint past the last one."""
         recorded = [recorded_event(row) for row in rows]
         events = [cloud_event(r, source=self._source) for r in recorded]
+        # Published only once the synchronous standbys hold them: no service hears of an
+        # event that a failover may yet take back (a cut-off standby stalls publication).
+        await ensure_replicated(term.conn, self._replication_barrier)
         started = time.perf_counter()
         try:
             await broker.publish(events)

@@ -4,7 +4,10 @@ keys, creates and payments alike; then the primary dies and the standby, which n
 those commits, is promoted. Nothing acknowledged at any time is lost: a retry that finds an
 event this process did not commit waits for the standby (the replication barrier) and, cut
 off, answers 503 rather than acknowledge it. With the barrier off the same run loses orders
-acknowledged as replays: the hole of issue 20, and the proof that this test can see it."""
+acknowledged as replays: the hole of issue 20, and the proof that this test can see it.
+The event feed is held to the same rule: an event it serves (as the publisher publishes) must
+survive the failover, so while the standby is cut off it answers 503 rather than hand on an
+event that only the primary holds."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import asyncpg
 import httpx
 import pytest
 
+from orders.publishing.cloudevents import event_id
 from tests.failover.cluster import Template, cluster
 from tests.failover.load import lost_or_changed, serving
 from tests.processes.clients import ORDERS, order_payload, recorded
@@ -65,6 +69,18 @@ class Outcome(NamedTuple):
     lost: dict[str, str]
     acknowledged_while_cut_off: int
     committed_unacknowledged: int
+    feed_status_while_cut_off: int
+    fed_then_lost: int
+    """Events the feed served while the standby was cut off that the new primary lacks."""
+
+
+async def event_ids(database_url: str) -> set[str]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT stream_id, version FROM events")
+    finally:
+        await conn.close()
+    return {event_id(row["stream_id"], row["version"]) for row in rows}
 
 
 async def paid_with(database_url: str, stream_ids: list[str]) -> dict[str, list[str]]:
@@ -131,6 +147,8 @@ async def partition_then_fail_over(template: Template, log_dir: Path, barrier: s
                         a.acknowledged or len(a.statuses) >= ANSWERS_WHILE_CUT_OFF for a in everyone
                     )
                 )
+            fed = await client.get(urls[1] + "/api/v1/events", params={"limit": 500})
+            served = {event["id"] for event in fed.json()} if fed.is_success else set()
             on_primary = await recorded(pair.primary.url(), keys)
             paid_on_primary = await paid_with(pair.primary.url(), to_pay)
             committed_unacknowledged = sum(
@@ -151,10 +169,13 @@ async def partition_then_fail_over(template: Template, log_dir: Path, barrier: s
         lost = await lost_or_changed(new_primary, acknowledged)
         paid = await paid_with(new_primary, to_pay)
         lost.update((k, "payment lost") for k in to_pay if paid.get(k) != ["pay-1"])
+        fed_then_lost = len(served - await event_ids(new_primary))
     return Outcome(
         lost,
         sum(a.acknowledged_while_cut_off for a in everyone),
         committed_unacknowledged,
+        fed.status_code,
+        fed_then_lost,
     )
 
 
@@ -166,6 +187,8 @@ async def test_a_partition_then_a_failover_loses_nothing_acknowledged(
     print(f"\n  with the barrier: {outcome}")
     assert outcome.lost == {}
     assert outcome.acknowledged_while_cut_off == 0
+    assert outcome.feed_status_while_cut_off == 503
+    assert outcome.fed_then_lost == 0
     # The scenario happened: statements timed out after committing on the primary alone.
     assert outcome.committed_unacknowledged > 0
 
@@ -178,3 +201,4 @@ async def test_without_the_barrier_the_same_partition_loses_acknowledged_orders(
     print(f"\n  without the barrier: {outcome}")
     assert outcome.acknowledged_while_cut_off > 0
     assert outcome.lost != {}
+    assert outcome.fed_then_lost > 0
