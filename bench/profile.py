@@ -69,6 +69,9 @@ async def explain(url: str, replay_key: str) -> str:
                 ["OrderCreated"],
                 [data],
                 [b"{}"],
+                # As the service passes it (ORDERS_REPLICATION_BARRIER's default): this server
+                # has no synchronous standbys, so the barrier writes nothing.
+                "auto",
             )
             await transaction.rollback()
             plans.append(f"-- {label}\n" + "\n".join(row[0] for row in rows))
