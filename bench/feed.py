@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import tempfile
@@ -96,26 +97,30 @@ async def _head(client: httpx.AsyncClient) -> str:
     return f"{_next(page)}&wait={WAIT_SECONDS}"  # each next link keeps the wait
 
 
-async def _consume(
-    client: httpx.AsyncClient,
-    following: str,
-    answered: dict[str, float],
-    delivered: dict[str, float],
-    stop: asyncio.Event,
-) -> int:
-    """Follow the feed from `following`, noting when each order's first event came, until
-    `stop` and every answered probe was delivered."""
-    read = 0
-    while not stop.is_set() or not answered.keys() <= delivered.keys():
+class _Consumed:
+    """What the consumer has read so far, and a condition notified after every page."""
+
+    def __init__(self) -> None:
+        self.delivered: dict[str, float] = {}
+        """Each order's id -> when its first event arrived."""
+        self.read = 0
+        self.progress = asyncio.Condition()
+
+
+async def _consume(client: httpx.AsyncClient, following: str, consumed: _Consumed) -> None:
+    """Follow the feed from `following` until cancelled, noting when each order's first event
+    came."""
+    while True:
         page = await client.get(following)
         arrived = time.monotonic()
         following = _next(page)
         events = _batch.decode(page.content)
-        read += len(events)
-        for event in events:
-            if event.subject is not None:
-                delivered.setdefault(event.subject, arrived)
-    return read
+        async with consumed.progress:
+            consumed.read += len(events)
+            for event in events:
+                if event.subject is not None:
+                    consumed.delivered.setdefault(event.subject, arrived)
+            consumed.progress.notify_all()
 
 
 def _next(answer: httpx.Response) -> str:
@@ -142,14 +147,14 @@ async def measure_delivery(
     base_url: str, connections: int, seconds: float, probes_per_second: float
 ) -> Delivery:
     answered: dict[str, float] = {}
-    delivered: dict[str, float] = {}
+    consumed = _Consumed()
     stop = asyncio.Event()
     async with (
         httpx.AsyncClient(base_url=base_url, timeout=WAIT_SECONDS + 30) as consumer,
         httpx.AsyncClient(base_url=base_url, timeout=30) as prober,
     ):
         head = await _head(consumer)
-        consuming = asyncio.create_task(_consume(consumer, head, answered, delivered, stop))
+        consuming = asyncio.create_task(_consume(consumer, head, consumed))
         probing = asyncio.create_task(_probe(prober, probes_per_second, answered, stop))
         try:
             creates = await asyncio.to_thread(
@@ -157,9 +162,21 @@ async def measure_delivery(
             )
         finally:
             stop.set()
+        # Only once probing has ended is `answered` final: a probe's create may be in the
+        # feed before its answer reaches the probe.
         await probing
-        async with asyncio.timeout(WAIT_SECONDS):
-            read = await consuming
+        try:
+            async with consumed.progress, asyncio.timeout(WAIT_SECONDS):
+                await consumed.progress.wait_for(
+                    lambda: answered.keys() <= consumed.delivered.keys()
+                )
+        except TimeoutError:
+            pass  # reported: fewer delivered than probes
+        finally:
+            consuming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consuming  # raises what made the consumer fail, if anything did
+    delivered, read = consumed.delivered, consumed.read
     latencies = sorted(
         (delivered[order_id] - at) * 1000
         for order_id, at in answered.items()
