@@ -7,9 +7,10 @@
 3. creates go on with the publisher caught up: the create rate with it, and the latency from a
    create's answer to a consumer's delivery of its OrderCreated (p50, p99), by a probe of its
    own (bench.delivery_latency);
-4. creates go on while aio-pika, in this process, publishes the same messages from memory in
-   batches of the same size with confirms, to the same broker: the ceiling the publisher is a
-   ratio of. In 2 and 4 alike the messages go to a bound durable queue nobody consumes.
+4. creates go on while the publisher's client (orders.publishing.amqp), in this process,
+   publishes the same messages from memory in batches of the same size with confirms, to
+   the same broker: the ceiling the publisher is a ratio of. In 2 and 4 alike the messages
+   go to a bound durable queue nobody consumes.
 
     .venv/bin/python -m bench.publish [--seconds 10] [--connections 64]
 
@@ -36,7 +37,7 @@ from typing import Final
 import aio_pika
 import asyncpg
 import msgspec
-from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
+from aio_pika.abc import AbstractIncomingMessage
 
 from bench import scenarios
 from bench.delivery_latency import Latency, LatencyProbe
@@ -46,6 +47,7 @@ from bench.service import postgres, serve
 from orders.database import migrate_database
 from orders.eventstore import START, EventStore
 from orders.eventstore.pool import connect, create_pool
+from orders.publishing.amqp import Broker as Publication
 from orders.publishing.amqp import amqp_message, declare_topology
 from orders.publishing.cloudevents import cloud_event
 from orders.publishing.publisher import CHECKPOINT
@@ -128,7 +130,7 @@ async def _consume(broker: Broker, probe: LatencyProbe, ready: asyncio.Event) ->
     try:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=2000)
-        await declare_topology(channel, "orders")
+        await declare_topology(await channel.get_underlay_channel(), "orders")
         queue = await channel.declare_queue(exclusive=True)
         await queue.bind("orders", "orders.OrderCreated")
 
@@ -143,40 +145,42 @@ async def _consume(broker: Broker, probe: LatencyProbe, ready: asyncio.Event) ->
 
 
 @contextlib.asynccontextmanager
-async def _bound_queue(broker: Broker, exchange: str) -> AsyncIterator[AbstractExchange]:
+async def _bound_queue(broker: Broker, exchange: str) -> AsyncIterator[None]:
     """A durable queue bound with `orders.#` to `exchange`, no consumer (what the publisher's
     messages and the in-memory ones go to alike), deleted on leaving; yields the exchange on a
     confirming channel."""
     connection = await aio_pika.connect(broker.url)
     try:
-        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-        declared = await declare_topology(channel, exchange)
+        channel = await connection.channel()
+        await declare_topology(await channel.get_underlay_channel(), exchange)
         queue = await channel.declare_queue(f"bench-{exchange}", durable=True)
-        await queue.bind(declared, "orders.#")
-        yield declared
+        await queue.bind(exchange, "orders.#")
+        yield
         await queue.delete(if_unused=False, if_empty=False)
     finally:
         await connection.close()
 
 
 async def _in_memory_rate(url: str, broker: Broker, count: int) -> tuple[int, float]:
-    """aio-pika alone: the first `count` events of the store as messages built beforehand,
-    published in batches of BATCH with confirms to an exchange of their own, declared and bound
-    as the publisher's is."""
+    """The publisher's client alone (orders.publishing.amqp): the first `count` events of the
+    store as messages built beforehand, published in batches of BATCH with confirms to an
+    exchange of their own, declared and bound as the publisher's is."""
     pool = await create_pool(url, size=2)
     try:
         recorded = await EventStore(pool).read_all(START, limit=count)
     finally:
         await pool.close()
     events = [cloud_event(r) for r in recorded]
-    messages = [(amqp_message(e), e.type) for e in events]
-    async with _bound_queue(broker, "bench-in-memory") as exchange:
-        started = time.perf_counter()
-        for i in range(0, len(messages), BATCH):
-            await asyncio.gather(
-                *(exchange.publish(m, key, mandatory=True) for m, key in messages[i : i + BATCH])
-            )
-        seconds = time.perf_counter() - started
+    messages = [amqp_message(e) for e in events]
+    async with _bound_queue(broker, "bench-in-memory"):
+        publication = await Publication.connect(broker.url, "bench-in-memory", confirm_timeout=60)
+        try:
+            started = time.perf_counter()
+            for i in range(0, len(messages), BATCH):
+                await publication.publish(messages[i : i + BATCH])
+            seconds = time.perf_counter() - started
+        finally:
+            await publication.close()
     return len(messages), len(messages) / seconds
 
 
@@ -264,7 +268,7 @@ def render(r: Result) -> str:
             f"publication, store to broker-confirmed, under that load: {r.publish_rate:,.0f} "
             f"events/s ({r.published_events:,} of a {r.backlog_events:,}-event backlog in "
             f"{r.publish_seconds:.1f} s{'' if r.caught_up else ', not caught up'})",
-            f"aio-pika from memory, same messages, batches of {BATCH} with confirms: "
+            f"the same client from memory, same messages, batches of {BATCH} with confirms: "
             f"{r.in_memory_rate:,.0f} events/s ({r.in_memory_events:,} events): "
             f"{r.publish_ratio:.2f}x ({verdict(r.publish_ratio >= 0.7)} the 0.7x target)",
             f"create answer to consumer delivery over the broker ({lat.delivered} of "

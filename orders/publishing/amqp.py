@@ -1,4 +1,4 @@
-"""The broker side of `orders publish`: RabbitMQ over AMQP 0-9-1, through aio-pika.
+"""The broker side of `orders publish`: RabbitMQ over AMQP 0-9-1, through aiormq.
 
 One connection, one channel in publisher-confirm mode. On connecting, the publisher declares
 what it publishes to, so that a new broker (or one that lost its definitions) needs nothing
@@ -15,21 +15,31 @@ could route (its queue deleted or unbound) comes back as a return: that fails th
 nack, a confirm timeout or a lost connection does. A batch is published only as a whole:
 `publish` returns once the broker has confirmed every message of it, else raises
 `PublishFailed` and the caller retries the batch from its checkpoint on a new connection.
+
+A batch goes out as one write (`_BatchWriter`): aiormq's own `basic_publish` costs about
+200 us of CPU per message (a lock, a timeout, a queued frame, a socket write and a drain for
+each), and RabbitMQ about 170 us more to read them one segment at a time; one write of the
+whole batch's frames costs about 45 us and 110 us (measured with 500-message batches on the
+2-core machine). The channel's own confirmation bookkeeping still resolves every message's
+acknowledgement, nack or return, exactly as for `basic_publish`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, NamedTuple
 
-import aio_pika
 import aiormq
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from aiormq.abc import AbstractChannel, ChannelFrame
+from pamqp import commands as spec
+from pamqp.body import ContentBody
+from pamqp.header import ContentHeader
 
 from orders.publishing.cloudevents import CONTENT_TYPE, CloudEvent, encode
 
 UNROUTED_SUFFIX: Final = ".unrouted"
+_PERSISTENT: Final = 2
 
 
 class PublishFailed(Exception):
@@ -46,7 +56,7 @@ class Unroutable(PublishFailed):
 
 BROKER_FAILURES: Final[tuple[type[BaseException], ...]] = (
     aiormq.exceptions.AMQPError,
-    aio_pika.exceptions.ChannelInvalidStateError,
+    aiormq.exceptions.ChannelInvalidStateError,  # published on a channel already closed
     ConnectionError,
     OSError,
     TimeoutError,
@@ -57,87 +67,150 @@ BATCH_FAILURES: Final[tuple[type[BaseException], ...]] = (PublishFailed, *BROKER
 """What fails a batch: the broker's refusal or silence, or the connection."""
 
 
-def amqp_message(event: CloudEvent) -> aio_pika.Message:
+class Message(NamedTuple):
+    """One event as an AMQP message: its routing key, its id, its body and its properties."""
+
+    routing_key: str
+    message_id: str
+    body: bytes
+    properties: spec.Basic.Properties
+
+
+def amqp_message(event: CloudEvent) -> Message:
     """The message of one event: the CloudEvent as its body, persistent, with the event's id,
-    content type, time and type as its properties."""
-    return aio_pika.Message(
+    content type, time and type as its properties, routed by its type."""
+    return Message(
+        event.type,
+        event.id,
         encode(event),
-        message_id=event.id,
-        content_type=CONTENT_TYPE,
-        timestamp=event.time,
-        type=event.type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        spec.Basic.Properties(
+            message_id=event.id,
+            content_type=CONTENT_TYPE,
+            timestamp=event.time,  # whole seconds on the wire
+            message_type=event.type,
+            delivery_mode=_PERSISTENT,
+        ),
     )
 
 
 class Broker:
-    """A connection to RabbitMQ and the exchange, declared on its confirming channel."""
+    """A connection to RabbitMQ and its confirming channel, with the topology declared."""
 
     def __init__(
         self,
-        connection: AbstractConnection,
-        exchange: AbstractExchange,
+        connection: aiormq.abc.AbstractConnection,
+        channel: aiormq.Channel,
+        exchange: str,
         confirm_timeout: float,
     ) -> None:
         self._connection = connection
-        self._exchange = exchange
+        self._writer = _BatchWriter(channel, exchange)
         self._confirm_timeout = confirm_timeout
 
     @classmethod
     async def connect(cls, url: str, exchange: str, *, confirm_timeout: float) -> Broker:
         """Connect, open the confirming channel and declare the topology (see the module)."""
-        # A plain connection, not aio-pika's robust one: after a loss the publisher starts over
-        # from its checkpoint on a new connection, so nothing may be re-sent behind its back.
-        connection = await aio_pika.connect(url, timeout=confirm_timeout)
+        # A plain connection: after a loss the publisher starts over from its checkpoint on a
+        # new one, so nothing may be re-sent behind its back.
+        async with asyncio.timeout(confirm_timeout):
+            connection = await aiormq.connect(url)
         try:
-            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            declared = await declare_topology(channel, exchange)
+            channel = await connection.channel(publisher_confirms=True)
+            await declare_topology(channel, exchange)
         except BaseException:
             await connection.close()
             raise
-        return cls(connection, declared, confirm_timeout)
+        if not isinstance(channel, aiormq.Channel):
+            raise TypeError(f"aiormq opened a {type(channel).__name__}, not a Channel")
+        return cls(connection, channel, exchange, confirm_timeout)
 
-    async def publish(self, events: Sequence[CloudEvent]) -> None:
-        """Publish `events` (persistent, mandatory, in order) and wait until the broker
+    async def publish(self, messages: Sequence[Message]) -> None:
+        """Publish `messages` (persistent, mandatory, in order) and wait until the broker
         confirmed every one; raise PublishFailed (or Unroutable) if any is nacked, returned,
         or not confirmed within the confirm timeout, or if the connection fails."""
         try:
             async with asyncio.timeout(self._confirm_timeout):
-                outcomes = await asyncio.gather(
-                    *(self._publish_one(e) for e in events), return_exceptions=True
-                )
+                confirmations = await self._writer.write(messages)
+                outcomes = await asyncio.gather(*confirmations, return_exceptions=True)
         except TimeoutError as exc:
             raise PublishFailed(
                 f"not every message was confirmed within {self._confirm_timeout} s"
             ) from exc
-        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        finally:
+            self._writer.forget(messages)
+        failures = [o for o in outcomes if not isinstance(o, spec.Basic.Ack)]
         returned = sum(isinstance(f, aiormq.exceptions.PublishError) for f in failures)
         if returned:
             raise Unroutable(returned)
         if failures:
-            raise PublishFailed(f"{len(failures)} message(s) not confirmed") from failures[0]
-
-    async def _publish_one(self, event: CloudEvent) -> None:
-        confirmation = await self._exchange.publish(amqp_message(event), event.type, mandatory=True)
-        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
-            raise PublishFailed(f"the broker answered {confirmation!r}")
+            cause = failures[0] if isinstance(failures[0], BaseException) else None
+            raise PublishFailed(f"{len(failures)} message(s) not confirmed") from cause
 
     async def close(self) -> None:
         await self._connection.close()
 
 
-async def declare_topology(channel: AbstractChannel, exchange: str) -> AbstractExchange:
+class _BatchWriter:
+    """Writes a whole batch of `basic.publish` frames to the channel as one write.
+
+    Each message is registered with the channel's confirmation bookkeeping (the attributes
+    `basic_publish` itself keeps: its delivery-tag counter, its confirmations by tag, its
+    tags by message id for returns), under the channel's lock, before the frames are queued;
+    so the channel's reader resolves each confirmation as it would one of `basic_publish`'s
+    (an ack, a nack as DeliveryError, a return as PublishError), and closing the channel
+    fails every one still pending.
+    """
+
+    def __init__(self, channel: aiormq.Channel, exchange: str) -> None:
+        self._channel = channel
+        self._exchange = exchange
+
+    async def write(self, messages: Sequence[Message]) -> list[asyncio.Future[object]]:
+        """Send `messages`; the confirmation of each, in order."""
+        channel = self._channel
+        frame_size = channel.max_content_size
+        frames: list[spec.Basic.Publish | ContentHeader | ContentBody] = []
+        confirmations: list[asyncio.Future[object]] = []
+        async with channel.lock:
+            for message in messages:
+                channel.delivery_tag += 1
+                confirmation = channel.create_future()
+                channel.confirmations[channel.delivery_tag] = confirmation
+                channel.message_id_delivery_tag[message.message_id] = channel.delivery_tag
+                confirmations.append(confirmation)
+                body = message.body
+                frames.append(
+                    spec.Basic.Publish(
+                        exchange=self._exchange, routing_key=message.routing_key, mandatory=True
+                    )
+                )
+                frames.append(ContentHeader(properties=message.properties, body_size=len(body)))
+                frames.extend(
+                    ContentBody(body[i : i + frame_size]) for i in range(0, len(body), frame_size)
+                )
+            await channel.write_queue.put(
+                ChannelFrame.marshall(channel_number=channel.number, frames=frames)
+            )
+        return confirmations
+
+    def forget(self, messages: Sequence[Message]) -> None:
+        """Drop the batch's return bookkeeping (`basic_publish` drops it per message)."""
+        for message in messages:
+            self._channel.message_id_delivery_tag.pop(message.message_id, None)
+
+
+async def declare_topology(channel: AbstractChannel, exchange: str) -> None:
     """Declare the exchange, its alternate exchange and the queue that keeps unrouted
-    messages; return the exchange."""
-    unrouted_name = exchange + UNROUTED_SUFFIX
-    unrouted = await channel.declare_exchange(
-        unrouted_name, aio_pika.ExchangeType.FANOUT, durable=True
-    )
-    kept = await channel.declare_queue(unrouted_name, durable=True)
-    await kept.bind(unrouted)
-    return await channel.declare_exchange(
+    messages."""
+    unrouted = exchange + UNROUTED_SUFFIX
+    await channel.exchange_declare(unrouted, exchange_type="fanout", durable=True)
+    await channel.queue_declare(unrouted, durable=True)
+    # The binding key is the queue's name, as every earlier release bound it (a fanout
+    # exchange ignores it, but a binding is named by it).
+    await channel.queue_bind(unrouted, unrouted, routing_key=unrouted)
+    await channel.exchange_declare(
         exchange,
-        aio_pika.ExchangeType.TOPIC,
+        exchange_type="topic",
         durable=True,
-        arguments={"alternate-exchange": unrouted_name},
+        arguments={"alternate-exchange": unrouted},
     )

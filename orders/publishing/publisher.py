@@ -24,7 +24,13 @@ from prometheus_client import Counter, Gauge, Histogram
 from orders.eventstore import Position
 from orders.eventstore import sql as store_sql
 from orders.eventstore.store import BarrierMode, ensure_replicated, recorded_event
-from orders.publishing.amqp import BATCH_FAILURES, BROKER_FAILURES, Broker, Unroutable
+from orders.publishing.amqp import (
+    BATCH_FAILURES,
+    BROKER_FAILURES,
+    Broker,
+    Unroutable,
+    amqp_message,
+)
 from orders.publishing.cloudevents import cloud_event
 from orders.publishing.health import Heartbeat
 from projections import sql
@@ -159,13 +165,13 @@ class Publisher:
     ) -> Position:
         """Publish the events of `rows`, then move the checkpoint past the last one."""
         recorded = [recorded_event(row) for row in rows]
-        events = [cloud_event(r, source=self._source) for r in recorded]
+        messages = [amqp_message(cloud_event(r, source=self._source)) for r in recorded]
         # Published only once the synchronous standbys hold them: no service hears of an
         # event that a failover may yet take back (a cut-off standby stalls publication).
         await ensure_replicated(term.conn, self._replication_barrier)
         started = time.perf_counter()
         try:
-            await broker.publish(events)
+            await broker.publish(messages)
         except Unroutable as exc:
             UNROUTABLE.inc(exc.returned)
             BATCHES.labels("failed").inc()
@@ -176,6 +182,6 @@ class Publisher:
         CONFIRM_SECONDS.observe(time.perf_counter() - started)
         reached = recorded[-1].checkpoint
         await term.conn.execute(sql.SET_CHECKPOINT, CHECKPOINT, reached.tx_id, reached.position)
-        PUBLISHED.inc(len(events))
+        PUBLISHED.inc(len(messages))
         BATCHES.labels("confirmed").inc()
         return reached

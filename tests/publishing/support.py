@@ -79,7 +79,7 @@ class Recorder:
         self._connection = await aio_pika.connect_robust(self._broker.url, reconnect_interval=0.2)
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=1000)
-        await declare_topology(channel, self._exchange_name)
+        await declare_topology(await channel.get_underlay_channel(), self._exchange_name)
         self._queue = await channel.declare_queue(self._queue_name, durable=True)
         await self._queue.bind(self._exchange_name, BINDING)
         await self._queue.consume(self._record)
