@@ -70,12 +70,27 @@ ORDER BY position
 LIMIT $2
 """
 
-# The orders `$1`, each with its owner and its whole stream, found from its id through its row:
-# who owns the order, and the history a command decides on. One statement for a lone command
-# and for a batch of concurrent ones alike (`ReadModel.locate` coalesces them). The stream is
-# named by the caller and its key; the CASE is orders.domain.streams.order_stream_id, and
-# tests/integration/test_order_streams.py holds the two to each other. One round trip: the rows
-# by their primary key, then each stream's events by (stream_id, version).
+# The order `$1` with its owner and its whole stream, found from its id through its row: who
+# owns the order, and the history a command decides on. The stream is named by the caller and
+# its key; the CASE is orders.domain.streams.order_stream_id, and
+# tests/integration/test_order_streams.py holds the two to each other. One round trip: the row
+# by its primary key, then its stream's events by (stream_id, version).
+ORDER_EVENTS_OF_ONE = """
+SELECT o.order_id, o.owner, e.position, e.stream_id, e.version, e.event_type, e.data,
+       e.metadata, e.tx_id, e.recorded_at
+FROM orders o
+JOIN events e ON e.stream_id = CASE WHEN o.owner = '' THEN o.request_id
+                                    ELSE '§' || length(o.owner) || ':' || o.owner
+                                         || o.request_id END
+WHERE o.order_id = $1
+ORDER BY e.version
+"""
+
+# The same for the orders `$1` of a batch of concurrent commands (`ReadModel.locate` coalesces
+# them). The array goes in through a scalar subquery so that the planner costs every call
+# alike: a bare `= ANY($1)` makes each custom plan (sized to its array) look cheaper than the
+# generic one, so PostgreSQL plans the join afresh on every call, which costs more than the
+# join itself (tests/integration/test_statement_plans.py).
 ORDER_EVENTS = """
 SELECT o.order_id, o.owner, e.position, e.stream_id, e.version, e.event_type, e.data,
        e.metadata, e.tx_id, e.recorded_at
@@ -83,7 +98,7 @@ FROM orders o
 JOIN events e ON e.stream_id = CASE WHEN o.owner = '' THEN o.request_id
                                     ELSE '§' || length(o.owner) || ':' || o.owner
                                          || o.request_id END
-WHERE o.order_id = ANY($1::uuid[])
+WHERE o.order_id = ANY((SELECT $1::uuid[])::uuid[])
 ORDER BY o.order_id, e.version
 """
 
@@ -162,6 +177,15 @@ class OrderPage(msgspec.Struct, frozen=True):
 
 
 _decode_products = msgspec.json.Decoder(list[ProductLine]).decode
+
+
+def _located(rows: list[asyncpg.Record]) -> dict[UUID, LocatedOrder]:
+    """The orders of ORDER_EVENTS' rows by id, each with its owner and its events in order."""
+    found: dict[UUID, LocatedOrder] = {}
+    for row in rows:
+        located = found.setdefault(row["order_id"], LocatedOrder(row["owner"], []))
+        located.events.append(recorded_event(row))
+    return found
 
 
 def _view(row: asyncpg.Record) -> OrderView:
@@ -250,17 +274,15 @@ class ReadModel:
         return located
 
     async def _order_stream(self, order_id: UUID) -> LocatedOrder | None:
-        [located] = await self._order_streams([order_id])
-        return located
+        with driver_errors(None):
+            rows = await self._pool.fetch(ORDER_EVENTS_OF_ONE, order_id)
+        return _located(rows).get(order_id)
 
     async def _order_streams(self, order_ids: list[UUID]) -> list[LocatedOrder | None]:
         """The owner and stream of each of `order_ids`, in order (None: no such order)."""
         with driver_errors(None):
             rows = await self._pool.fetch(ORDER_EVENTS, order_ids)
-        found: dict[UUID, LocatedOrder] = {}
-        for row in rows:
-            located = found.setdefault(row["order_id"], LocatedOrder(row["owner"], []))
-            located.events.append(recorded_event(row))
+        found = _located(rows)
         return [found.get(order_id) for order_id in order_ids]
 
     async def count_orders(self, caller: Caller) -> int:
