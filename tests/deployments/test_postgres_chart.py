@@ -105,3 +105,29 @@ def test_the_exporter_gets_a_servicemonitor_only_with_the_monitoring_values() ->
     assert monitor["namespaceSelector"] == {"matchNames": [NAMESPACE]}
     assert selected(monitor["selector"]["matchLabels"], service["metadata"]["labels"])
     assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
+
+
+def test_the_orders_workloads_at_full_scale_fit_in_max_connections() -> None:
+    """The budget beside ORDERS_POOL_SIZE: every API pod the autoscaler may start with its pool
+    and its three connections of its own, the projector and two Jobs with a pool each, and the
+    publishers during a rollout, under what the server leaves beside the superuser's slots."""
+    overlay = render_overlay("minikube")
+    (config,) = [m for m in overlay if m["kind"] == "ConfigMap" and "ORDERS_POOL_SIZE" in m["data"]]
+    pool = int(config["data"]["ORDERS_POOL_SIZE"])
+    (autoscaler,) = [m for m in overlay if m["kind"] == "HorizontalPodAutoscaler"]
+    server = the(rendered(POSTGRESQL).manifests, "ConfigMap", f"{PRIMARY}-extended-configuration")
+    settings = dict(
+        (name.strip(), value.strip())
+        for name, value in (
+            line.split("=", 1) for line in server["data"]["override.conf"].splitlines()
+        )
+    )
+    superuser_reserved = 3  # PostgreSQL's default superuser_reserved_connections
+
+    api = autoscaler["spec"]["maxReplicas"] * (pool + 3)
+    projector_and_jobs = 3 * pool
+    publishers = 4
+    assert (
+        api + projector_and_jobs + publishers
+        <= int(settings["max_connections"]) - superuser_reserved
+    )
