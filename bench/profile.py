@@ -3,9 +3,10 @@ PostgreSQL's plan of the create-or-get statement, and a one-connection time spli
 
     .venv/bin/python -m bench.profile [--seconds 10] [--connections 64]
 
-Separate from `make bench` because sampling slows the workers. Writes
-bench/results/{creates,replays,pays}.speedscope.json (open them at https://www.speedscope.app) and
-bench/results/profile.txt, the summary printed at the end.
+Separate from `make bench` because sampling slows the workers. Writes one
+bench/results/<scenario>.speedscope.json for each of creates, replays, pays and pay-replays
+(open them at https://www.speedscope.app) and bench/results/profile.txt, the summary printed
+at the end.
 """
 
 from __future__ import annotations
@@ -140,8 +141,9 @@ def main(argv: list[str] | None = None) -> None:
                     for name in direct
                 )
             )
-            for scenario in [*plan, fixtures.fresh_orders(args.seconds)]:
-                output = args.output / f"{scenario.name}.speedscope.json"
+            pay_replays = scenarios.pay_replays(*fixtures.pay_replay)
+            for scenario in [*plan, fixtures.fresh_orders(args.seconds), pay_replays]:
+                output = args.output / f"{scenario.name.replace(' ', '-')}.speedscope.json"
                 sampler = record(service.pid, output, args.seconds + 1)
                 time.sleep(0.5)  # py-spy attaches to every worker before the load starts
                 measured = run_load(

@@ -23,6 +23,7 @@ from orders.domain.commands import OrderRequest
 
 _decoder = msgspec.json.Decoder(OrderRequest)  # strict: no type coercion
 T = TypeVar("T")
+S = TypeVar("S", bound=msgspec.Struct)
 
 
 class _RepeatedMember(Exception):
@@ -37,12 +38,11 @@ def decode_order(raw: bytes) -> OrderRequest:
     return request
 
 
-def decode_strictly(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
-    """What `decoder` makes of `raw`, which names no member twice; ProblemError (400) for
-    anything else. For the small bodies of lifecycle commands, where the exact check always
-    runs (a create's body has its own cheaper path, `decode_order`)."""
+def decode_flat(raw: bytes, decoder: msgspec.json.Decoder[S]) -> S:
+    """What `decoder` makes of `raw` (an object whose members all hold scalars, as a lifecycle
+    command's body), which names no member twice; ProblemError (400) for anything else."""
     decoded = _decoded(raw, decoder)
-    if _repeats_a_member(raw):
+    if raw.count(b":") != _least_members(decoded) and _repeats_a_member(raw):
         raise _repeated_member()
     return decoded
 
@@ -72,6 +72,16 @@ def _may_repeat_a_member(raw: bytes, request: OrderRequest) -> bool:
         2 + (line.name is not None) + (line.quantity != 1) for line in request.products
     )
     return raw.count(b":") != least_members
+
+
+def _least_members(decoded: msgspec.Struct) -> int:
+    """How many distinct members the flat object `decoded` came from must at least have had:
+    its required fields, and each optional one holding other than its default. As in
+    `_may_repeat_a_member`, a body with just as many colons names no member twice."""
+    return sum(
+        field.required or getattr(decoded, field.name) != field.default
+        for field in msgspec.structs.fields(decoded)
+    )
 
 
 def _refuse_repeats(pairs: list[tuple[str, Any]]) -> None:

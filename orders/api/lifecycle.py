@@ -22,7 +22,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
 from orders.api import problems
-from orders.api.body import decode_strictly
+from orders.api.body import decode_flat
 from orders.api.keys import IDEMPOTENCY_KEY, REQUEST_ID, request_key
 from orders.api.observability import count_command
 from orders.api.openapi import LifecycleCommandOperation
@@ -112,7 +112,7 @@ def _parse_command(
             problems.UNSUPPORTED_MEDIA_TYPE,
             "send the command's body as JSON with Content-Type: application/json",
         )
-    body: LifecycleRequest = decode_strictly(raw or b"{}", decoder)
+    body: LifecycleRequest = decode_flat(raw or b"{}", decoder)
     precondition = if_match(headers.getall("if-match", []))
     return _Parsed(OrderCommand(request_id=key, by=caller.owner, request=body), precondition)
 

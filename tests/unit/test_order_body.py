@@ -1,16 +1,25 @@
-"""The create body decoder: strict types, and no member named twice in any object."""
+"""The body decoders, of a create and of a lifecycle command: strict types, and no member
+named twice in any object."""
 
 from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orders.api.body import decode_order
+from orders.api.body import decode_flat, decode_order
 from orders.api.problems import ProblemError
-from orders.domain.commands import OrderRequest, ProductLine
+from orders.domain.commands import (
+    CancelRequest,
+    DeliverRequest,
+    OrderRequest,
+    PayRequest,
+    ProductLine,
+    ShipRequest,
+)
 
 Pairs = list[tuple[str, object]]
 
@@ -73,3 +82,44 @@ def test_a_valid_body_decodes_with_defaults_filled_in() -> None:
 def test_a_price_is_never_coerced(value: bytes) -> None:
     with pytest.raises(ProblemError):
         decode_order(b'{"products": [{"id": 1, "price": ' + value + b'}], "shipping_to": "a"}')
+
+
+command_members = {
+    PayRequest: st.fixed_dictionaries({"amount": st.integers(0, 10**6), "reference": texts}),
+    ShipRequest: st.fixed_dictionaries({"carrier": texts, "tracking": texts}),
+    CancelRequest: st.fixed_dictionaries({}, optional={"reason": st.none() | texts}),
+    DeliverRequest: st.just({}),
+}
+
+
+@st.composite
+def command_bodies(draw: st.DrawFn) -> tuple[type[msgspec.Struct], str, bool]:
+    """A lifecycle command's type and body as raw JSON, perhaps with one member repeated;
+    and whether it is."""
+    kind = draw(st.sampled_from(list(command_members)))
+    members = draw(command_members[kind].filter(_valid_texts))
+    rendered = [(k, draw(st.booleans()), json.dumps(v)) for k, v in members.items()]
+    repeat = bool(rendered) and draw(st.booleans())
+    if repeat:
+        key, _, value = draw(st.sampled_from(rendered))
+        rendered.insert(draw(st.integers(0, len(rendered))), (key, draw(st.booleans()), value))
+    return kind, render(rendered), repeat
+
+
+def _valid_texts(members: dict[str, object]) -> bool:
+    """Text members that ShortText accepts: not blank."""
+    return all(not isinstance(v, str) or v.strip() for v in members.values())
+
+
+@given(command_bodies())
+def test_a_command_body_is_refused_exactly_when_it_repeats_a_member(
+    drawn: tuple[type[msgspec.Struct], str, bool],
+) -> None:
+    kind, body, repeated = drawn
+    decoder = msgspec.json.Decoder(kind)
+    if repeated:
+        with pytest.raises(ProblemError) as refused:
+            decode_flat(body.encode(), decoder)
+        assert refused.value.problem.type == "/problems/invalid-body"
+    else:
+        assert isinstance(decode_flat(body.encode(), decoder), kind)
