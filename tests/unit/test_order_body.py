@@ -84,7 +84,7 @@ def test_a_price_is_never_coerced(value: bytes) -> None:
         decode_order(b'{"products": [{"id": 1, "price": ' + value + b'}], "shipping_to": "a"}')
 
 
-command_members = {
+command_members: dict[type[msgspec.Struct], st.SearchStrategy[dict[str, object]]] = {
     PayRequest: st.fixed_dictionaries({"amount": st.integers(0, 10**6), "reference": texts}),
     ShipRequest: st.fixed_dictionaries({"carrier": texts, "tracking": texts}),
     CancelRequest: st.fixed_dictionaries({}, optional={"reason": st.none() | texts}),
