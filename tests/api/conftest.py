@@ -17,6 +17,7 @@ from litestar import Litestar
 
 from orders.api.app import create_app
 from orders.settings import Settings
+from tests.support.asgi import asgi_transport
 
 
 @asynccontextmanager
@@ -49,7 +50,7 @@ async def running(app: Litestar) -> AsyncIterator[None]:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(Settings(pool_size=4), database_url)
-    transport = httpx.ASGITransport(app=app)
+    transport = asgi_transport(app)
     async with (
         running(app),
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,

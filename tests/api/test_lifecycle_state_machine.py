@@ -37,6 +37,7 @@ from orders.api.app import create_app
 from orders.settings import Settings
 from tests.api.conftest import running
 from tests.api.helpers import ORDERS, assert_problem, quoted
+from tests.support.asgi import asgi_transport
 from tests.support.lifecycle_model import ACTIONS, EVENT_OF, TRANSITIONS, allowed
 
 T = TypeVar("T")
@@ -544,7 +545,7 @@ def key_headers(key: str, spelling: str) -> dict[str, str]:
 async def clients(database_url: str) -> AsyncIterator[list[httpx.AsyncClient]]:
     """Two apps on one database, as two replicas: neither remembers what the other answered."""
     apps = [create_app(Settings(pool_size=2, auth="gateway"), database_url) for _ in range(2)]
-    transports = [httpx.ASGITransport(app=app) for app in apps]
+    transports = [asgi_transport(app) for app in apps]
     async with (
         running(apps[0]),
         running(apps[1]),

@@ -11,6 +11,7 @@ from orders.api.app import create_app
 from orders.settings import Settings
 from tests.api.conftest import running
 from tests.api.helpers import assert_problem, assert_replays, new_key, order_body, post_order
+from tests.support.asgi import asgi_transport
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -18,7 +19,7 @@ async def other_replica(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """A second app on the same database that remembers nothing: every retry it answers is read
     back from the store."""
     app = create_app(Settings(pool_size=2, replay_cache_size=0), database_url)
-    transport = httpx.ASGITransport(app=app)
+    transport = asgi_transport(app)
     async with (
         running(app),
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,

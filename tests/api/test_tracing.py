@@ -27,6 +27,7 @@ from orders.settings import Settings
 from orders.tracing import Tracing
 from tests.api.conftest import running
 from tests.api.helpers import ORDERS, new_key, order_body, post_order
+from tests.support.asgi import asgi_transport
 from tests.support.spans import is_within
 
 SETTINGS = Settings(pool_size=2)
@@ -39,7 +40,7 @@ async def serving(
     database_url: str, tracing: Tracing | None = None, settings: Settings = SETTINGS
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, database_url, tracing)
-    transport = httpx.ASGITransport(app=app)
+    transport = asgi_transport(app)
     async with (
         running(app),
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,

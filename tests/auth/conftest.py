@@ -11,12 +11,13 @@ import pytest_asyncio
 from orders.api.app import create_app
 from tests.api.conftest import running
 from tests.auth.tokens import jwt_settings
+from tests.support.asgi import asgi_transport
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(jwt_settings(), database_url)
-    transport = httpx.ASGITransport(app=app)
+    transport = asgi_transport(app)
     async with (
         running(app),
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,

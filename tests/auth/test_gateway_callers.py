@@ -22,12 +22,13 @@ from tests.api.helpers import (
     post_order,
     row_counts,
 )
+from tests.support.asgi import asgi_transport
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def gateway(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(Settings(pool_size=4, auth="gateway", auth_header="X-Auth-User"), database_url)
-    transport = httpx.ASGITransport(app=app)
+    transport = asgi_transport(app)
     async with (
         running(app),
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,

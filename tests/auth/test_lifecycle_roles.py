@@ -23,6 +23,7 @@ from tests.api.helpers import (
     row_counts,
     send_command,
 )
+from tests.support.asgi import asgi_transport
 
 FULFILMENT_ROLE = "shop:fulfilment"
 
@@ -31,7 +32,7 @@ FULFILMENT_ROLE = "shop:fulfilment"
 async def gateway(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(pool_size=4, auth="gateway", fulfilment_role=FULFILMENT_ROLE)
     app = create_app(settings, database_url)
-    transport = httpx.ASGITransport(app=app)
+    transport = asgi_transport(app)
     async with (
         running(app),
         httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,

@@ -24,6 +24,7 @@ from orders.api.app import create_app
 from orders.settings import Settings
 from tests.api.conftest import running
 from tests.deployments.queries import alert_rules, dashboard_queries, selectors
+from tests.support.asgi import asgi_transport
 
 # The series names a family of each type is exposed under.
 SUFFIXES = {
@@ -48,7 +49,7 @@ async def exported(database_url: str) -> set[str]:
     app = create_app(Settings(pool_size=2), database_url)
     async with (
         running(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+        httpx.AsyncClient(transport=asgi_transport(app), base_url="http://t") as client,
     ):
         response = await client.get("/metrics")
     assert response.status_code == 200

@@ -14,6 +14,7 @@ from litestar import Litestar
 from orders.api.app import create_app
 from orders.settings import Settings
 from tests.api.conftest import running
+from tests.support.asgi import asgi_transport
 
 EVENTS: Final = "/api/v1/events"
 BATCH_JSON: Final = "application/cloudevents-batch+json"
@@ -66,7 +67,7 @@ async def service(
 ) -> AsyncIterator[tuple[Litestar, httpx.AsyncClient]]:
     """The app started on `database_url`, and a client of it (fresh: its own listener)."""
     app = create_app(settings or Settings(pool_size=4), database_url)
-    transport = httpx.ASGITransport(app=app)
+    transport = asgi_transport(app)
     async with (
         running(app),
         httpx.AsyncClient(transport=transport, base_url="http://testserver", timeout=60) as client,
