@@ -8,12 +8,16 @@ name of the checkpoint they keep.
 from __future__ import annotations
 
 import time
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from orders.eventstore import START, Position
 from projections import sql
+
+Connection: TypeAlias = asyncpg.Connection | PoolConnectionProxy
+"""A connection opened on its own or one held from a pool: the statements run on either."""
 
 
 class Batch(NamedTuple):
@@ -50,10 +54,10 @@ class CatchUp:
         self._advanced = [checkpoint_name, *also_advances]
         self._statement = sql.catch_up_sql(apply)
 
-    async def checkpoint(self, conn: asyncpg.Connection) -> Position:
+    async def checkpoint(self, conn: Connection) -> Position:
         return await stored_checkpoint(conn, self.checkpoint_name)
 
-    async def step(self, conn: asyncpg.Connection, after: Position) -> Batch:
+    async def step(self, conn: Connection, after: Position) -> Batch:
         """Apply the next batch after `after` and advance the checkpoint, atomically."""
         row = await conn.fetchrow(
             self._statement, after.tx_id, after.position, self.batch_size, self._advanced
@@ -67,13 +71,13 @@ class CatchUp:
         return Batch(row["events"], max(reached))
 
 
-async def stored_checkpoint(conn: asyncpg.Connection, name: str) -> Position:
+async def stored_checkpoint(conn: Connection, name: str) -> Position:
     """The checkpoint `name` as stored (START when there is none yet)."""
     row = await conn.fetchrow(sql.CHECKPOINT, name)
     return START if row is None else Position(row["tx_id"], row["position"])
 
 
-async def lag(conn: asyncpg.Connection, checkpoint_name: str) -> Lag:
+async def lag(conn: Connection, checkpoint_name: str) -> Lag:
     row = await conn.fetchrow(sql.LAG, checkpoint_name)
     assert row is not None
     return Lag(row["events"], row["seconds"])
@@ -89,7 +93,7 @@ class LagMeter:
         self._every_seconds = every_seconds
         self._measured = 0.0
 
-    async def after_step(self, conn: asyncpg.Connection, *, full: bool) -> Lag | None:
+    async def after_step(self, conn: Connection, *, full: bool) -> Lag | None:
         """The lag now, or None when it is not yet time to measure it again."""
         now = time.monotonic()
         if full and now - self._measured < self._every_seconds:

@@ -21,7 +21,7 @@ from orders.eventstore import START
 from orders.eventstore import sql as store_sql
 from orders.eventstore.pool import connect
 from projections import sql
-from projections.catchup import CatchUp
+from projections.catchup import CatchUp, Connection
 from projections.wakeup import Backoff
 
 # Appends queue behind the swap while it holds (or waits for) its locks; this bounds that wait.
@@ -73,7 +73,7 @@ class Summary(NamedTuple):
 class Rebuild:
     """The rebuild of the `orders` projection over one connection."""
 
-    def __init__(self, conn: asyncpg.Connection, *, batch_size: int) -> None:
+    def __init__(self, conn: Connection, *, batch_size: int) -> None:
         orders = projections.orders
         self._conn = conn
         self._live = orders.LIVE
