@@ -88,7 +88,8 @@ class Append(NamedTuple):
 
 
 class EventStore:
-    """Append-only event streams over an asyncpg pool (see `orders.eventstore.pool`).
+    """Append-only event streams over an asyncpg pool (see `orders.eventstore.pool`), or over
+    one connection, whose open transaction its appends and reads then join.
 
     `replication_barrier` says when an event this process did not append itself may be
     answered from: `start_streams` returns none before the synchronous standbys hold it, and
@@ -97,7 +98,7 @@ class EventStore:
 
     def __init__(
         self,
-        pool: asyncpg.Pool,
+        pool: asyncpg.Pool | asyncpg.Connection,
         notifier: AppendNotifier | None = None,
         *,
         replication_barrier: BarrierMode = "auto",

@@ -4,7 +4,6 @@ holds the feed back while it is open, and is served once it commits, before them
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import cast
 
 import asyncpg
 import httpx
@@ -37,9 +36,7 @@ async def test_a_late_commit_with_a_low_position_is_served_not_skipped(
     try:
         # The order's create, in a transaction of its own left open: its event takes the
         # next position and a transaction id older than anything after it.
-        creator = OrderCreator(
-            EventStore(cast(asyncpg.Pool, raw_conn)), inline_projection=projections.orders.INLINE
-        )
+        creator = OrderCreator(EventStore(raw_conn), inline_projection=projections.orders.INLINE)
         await creator.create(held_key, ORDER_REQUEST)
         held_position: int = await raw_conn.fetchval(
             "SELECT position FROM events WHERE stream_id = $1", held_key
