@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from orders.settings import load_settings
-from tests.deployments.test_manifests import render
+from tests.deployments.manifests import render
 
 
 def config(overlay: str) -> dict[str, str]:

@@ -16,7 +16,7 @@ from orders.api.feed_query import InvalidCursor, decode_cursor, encode_cursor
 from orders.eventstore import Position
 from tests.api.helpers import PROBLEM_JSON, assert_problem
 from tests.feed.feed import EVENTS, page_of
-from tests.hostile.test_hostile_input import exchange
+from tests.hostile.support import exchange
 
 
 def forged(layout: str, *values: int) -> str:
