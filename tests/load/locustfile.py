@@ -99,7 +99,7 @@ class UniqueKeyUser(OrdersUser):
         return f"load-{uuid.uuid4()}"
 
 
-@events.quitting.add_listener
+@events.quitting.add_listener  # type: ignore[untyped-decorator]  # locust leaves it unannotated
 def write_report(**_: Any) -> None:
     with open(os.environ["LOAD_REPORT"], "w", encoding="utf-8") as report:
         json.dump(TALLY.as_json(), report)

@@ -55,9 +55,13 @@ async def verify(database_url: str, report: dict[str, Any]) -> Figures:
         totals = await conn.fetchrow(_TOTALS)
         doubled = await conn.fetch(_DOUBLED_ORDERS)
         doubled_streams = await conn.fetch(_DOUBLED_STREAMS)
-        stored = dict(await conn.fetch(_ORDERS_OF, list(order_ids)))
+        stored: dict[str, str] = {
+            row["request_id"]: row["order_id"]
+            for row in await conn.fetch(_ORDERS_OF, list(order_ids))
+        }
     finally:
         await conn.close()
+    assert totals is not None  # a SELECT without FROM answers one row
     figures = Figures(
         requests=sum(statuses.values()),
         statuses=dict(sorted(statuses.items())),
