@@ -140,9 +140,9 @@ async def test_both_key_headers_with_different_values_are_refused(
 async def test_a_missing_or_malformed_key_is_refused(
     client: httpx.AsyncClient, key: str | None
 ) -> None:
-    headers = {} if key is None else {"Idempotency-Key": key.encode("utf-8")}
+    headers = {} if key is None else {b"Idempotency-Key": key.encode("utf-8")}
     response = await client.post(
-        ORDERS, json=order_body(), headers={"Content-Type": "application/json", **headers}
+        ORDERS, json=order_body(), headers={b"Content-Type": b"application/json", **headers}
     )
     assert_problem(response, 400, "invalid-idempotency-key")
 

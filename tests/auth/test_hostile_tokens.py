@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from jwt.algorithms import RSAAlgorithm
 
 from tests.api.helpers import ORDERS, assert_problem, new_key, order_body, post_order, row_counts
@@ -58,7 +59,9 @@ def kid_that_is_not_a_string() -> str:
     """Signed for real (PyJWT will not encode such a header, so the signature is made here)."""
     signing_input = _unsigned({"alg": "RS256", "typ": "JWT", "kid": ["a", "b"]}, claims())
     rs256 = RSAAlgorithm(RSAAlgorithm.SHA256)
-    signature = rs256.sign(signing_input.encode(), rs256.prepare_key(RSA_PRIVATE))
+    key = rs256.prepare_key(RSA_PRIVATE)
+    assert isinstance(key, RSAPrivateKey)
+    signature = rs256.sign(signing_input.encode(), key)
     return f"{signing_input}.{_b64(signature)}"
 
 
@@ -92,6 +95,12 @@ TOKENS: dict[str, Callable[[], str]] = {
     "a 10 KB token": lambda: "a" * 10_000,
 }
 
+
+def bearer(make: Callable[[], str]) -> Callable[[], list[tuple[str, str]]]:
+    """The Authorization field of a Bearer token that `make` makes (anew at each call)."""
+    return lambda: [("Authorization", f"Bearer {make()}")]
+
+
 AUTHORIZATION: dict[str, Callable[[], list[tuple[str, str]]]] = {
     "no Authorization": list,
     "Basic credentials": lambda: [("Authorization", "Basic YWxpY2U6c2VjcmV0")],
@@ -102,10 +111,7 @@ AUTHORIZATION: dict[str, Callable[[], list[tuple[str, str]]]] = {
         ("Authorization", f"Bearer {token('bob')}"),
     ],
     "a parameter after the token": lambda: [("Authorization", f"Bearer {token()} realm=x")],
-    **{
-        name: (lambda make=make: [("Authorization", f"Bearer {make()}")])
-        for name, make in TOKENS.items()
-    },
+    **{name: bearer(make) for name, make in TOKENS.items()},
 }
 
 

@@ -65,7 +65,7 @@ def unknown(exprs: Iterable[str], exported: set[str]) -> dict[str, set[str]]:
     for expr in exprs:
         names = {selector.name for selector in selectors(expr)}
         assert None not in names, f"a selector without a metric name: {expr}"
-        if missing := {n for n in names if n not in exported | SCRAPE_SERIES}:
+        if missing := {n for n in names if n is not None and n not in exported | SCRAPE_SERIES}:
             found[expr] = missing
     return found
 

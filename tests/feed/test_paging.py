@@ -33,7 +33,12 @@ async def order_with_history(client: httpx.AsyncClient, index: int) -> str:
     created = await post_order(client, order_body(), new_key())
     assert created.status_code == 201, created.text
     order_id: str = created.json()["order_id"]
-    path = [[], [("pay", payment())], [("pay", payment()), ("ship", SHIPMENT)], [("cancel", {})]]
+    path: list[list[tuple[str, object]]] = [
+        [],
+        [("pay", payment())],
+        [("pay", payment()), ("ship", SHIPMENT)],
+        [("cancel", {})],
+    ]
     for action, body in path[index % 4]:
         answer = await send_command(client, order_id, action, body)
         assert answer.status_code == 200, answer.text

@@ -138,7 +138,7 @@ async def counted(
 
 def counts_of(rows: dict[uuid.UUID, Row]) -> dict[str | None, int]:
     """The counts `counted` should find for these rows."""
-    by_owner = collections.Counter(row[0] for row in rows.values())
+    by_owner: collections.Counter[str | None] = collections.Counter(row[0] for row in rows.values())
     return {None: len(rows), **by_owner}
 
 

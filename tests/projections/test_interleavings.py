@@ -63,6 +63,7 @@ async def test_any_interleaving_ends_in_the_fold_of_all_events(
 
         for op in operations:
             if op[0] == "append":
+                assert len(op) == 2  # only "append" carries a count
                 unmoved.append(await create_orders(creator, op[1]))
             elif op == ("move",) and unmoved:
                 await move_orders(store, unmoved.pop(0), then=inline)

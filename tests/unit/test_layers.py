@@ -19,8 +19,12 @@ def imported_modules(source: Path, package: str = "orders.domain") -> set[str]:
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = package.split(".")[: len(package.split(".")) - node.level + 1]
-            absolute = node.module if node.level == 0 else ".".join([*base, node.module or ""])
+            if node.level == 0:
+                assert node.module is not None  # only a relative import may name no module
+                absolute = node.module
+            else:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                absolute = ".".join([*base, node.module or ""])
             names.add(absolute.rstrip("."))
     return names
 

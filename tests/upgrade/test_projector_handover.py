@@ -49,7 +49,8 @@ async def move(
     """Pay every order, ship some and cancel others: the last answer of each."""
     last: dict[str, bytes] = {}
     for order_id in order_ids:
-        steps = [("pay", payment()), *random.choice([[], [("ship", SHIPMENT)], [("cancel", {})]])]
+        then: list[list[tuple[str, object]]] = [[], [("ship", SHIPMENT)], [("cancel", {})]]
+        steps = [("pay", payment()), *random.choice(then)]
         for action, body in steps:
             answer = await client.post(
                 f"{service.base_url}{ORDERS}/{order_id}/{action}",
