@@ -29,7 +29,7 @@ migrate: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check orders projections tests bench deployments
 	$(BIN)/ruff format --check orders projections tests bench deployments
-	$(BIN)/mypy orders projections bench deployments
+	$(BIN)/mypy orders projections tests bench deployments
 
 # Renders every Kubernetes overlay and the Bitnami PostgreSQL chart and validates them offline
 # (API and CRD schemas), checks the alert rules with promtool and runs tests/deployments.
