@@ -70,37 +70,39 @@ ORDER BY position
 LIMIT $2
 """
 
-# The order `$1` with its owner and its whole stream, found from its id through its row: who
-# owns the order, and the history a command decides on. The stream is named by the caller and
-# its key; the CASE is orders.domain.streams.order_stream_id, and
-# tests/integration/test_order_streams.py holds the two to each other. One round trip: the row
-# by its primary key, then its stream's events by (stream_id, version).
-ORDER_EVENTS_OF_ONE = """
+# An order's row with its owner, joined to its whole stream: who owns the order, and the
+# history a command decides on. The stream is named by the caller and its key; the CASE is
+# orders.domain.streams.order_stream_id, and tests/integration/test_order_streams.py holds the
+# two to each other. One round trip: the row by its primary key, then its stream's events by
+# (stream_id, version).
+_ORDERS_WITH_THEIR_EVENTS = """
 SELECT o.order_id, o.owner, e.position, e.stream_id, e.version, e.event_type, e.data,
        e.metadata, e.tx_id, e.recorded_at
 FROM orders o
 JOIN events e ON e.stream_id = CASE WHEN o.owner = '' THEN o.request_id
                                     ELSE '§' || length(o.owner) || ':' || o.owner
                                          || o.request_id END
-WHERE o.order_id = $1
-ORDER BY e.version
 """
 
-# The same for the orders `$1` of a batch of concurrent commands (`ReadModel.locate` coalesces
-# them). The array goes in through a scalar subquery so that the planner costs every call
-# alike: a bare `= ANY($1)` makes each custom plan (sized to its array) look cheaper than the
-# generic one, so PostgreSQL plans the join afresh on every call, which costs more than the
-# join itself (tests/integration/test_statement_plans.py).
-ORDER_EVENTS = """
-SELECT o.order_id, o.owner, e.position, e.stream_id, e.version, e.event_type, e.data,
-       e.metadata, e.tx_id, e.recorded_at
-FROM orders o
-JOIN events e ON e.stream_id = CASE WHEN o.owner = '' THEN o.request_id
-                                    ELSE '§' || length(o.owner) || ':' || o.owner
-                                         || o.request_id END
-WHERE o.order_id = ANY((SELECT $1::uuid[])::uuid[])
+# The order `$1`, for a lone command.
+ORDER_EVENTS_OF_ONE = (
+    _ORDERS_WITH_THEIR_EVENTS
+    + """WHERE o.order_id = $1
+ORDER BY e.version
+"""
+)
+
+# The orders `$1`, for a batch of concurrent commands (`ReadModel.locate` coalesces them). The
+# array goes in through a scalar subquery so that the planner costs every call alike: a bare
+# `= ANY($1)` makes each custom plan (sized to its array) look cheaper than the generic one, so
+# PostgreSQL plans the join afresh on every call, which costs more than the join itself
+# (tests/integration/test_statement_plans.py).
+ORDER_EVENTS = (
+    _ORDERS_WITH_THEIR_EVENTS
+    + """WHERE o.order_id = ANY((SELECT $1::uuid[])::uuid[])
 ORDER BY o.order_id, e.version
 """
+)
 
 # Each a sum of a few counter rows (see projections/orders.py and migration 0005): constant
 # cost however many orders, or callers, there are. A named caller's rows are an index range

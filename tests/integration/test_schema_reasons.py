@@ -53,6 +53,7 @@ STATEMENTS: Final[list[tuple[str, tuple[Any, ...]]]] = [
     (readmodel.LIST_ORDERS_IN_STATUS, ("alice", 0, 50, "paid")),
     (readmodel.LIST_ORDERS_OF_ANYONE_IN_STATUS, (0, 50, "paid")),
     (readmodel.ORDER_EVENTS, ([uuid.uuid4()],)),
+    (readmodel.ORDER_EVENTS_OF_ONE, (uuid.uuid4(),)),
     (
         store_sql.APPEND_EACH.format(then=projections.orders.INLINE),
         (["a-key"], [1], ["OrderPaid"], [b"{}"], [b"{}"]),
