@@ -418,7 +418,7 @@ def _cpu_table(r: Result) -> list[str]:
     rows = [
         ("1 creates, no publisher", f"{r.creates_without.rate:,.0f}/s", r.creates_without, None),
         (
-            "5 ... again, after it",
+            "5 creates, after it",
             f"{r.creates_without_after.rate:,.0f}/s",
             r.creates_without_after,
             None,
