@@ -57,6 +57,22 @@ def tree_cpu_seconds(root: int, processes: dict[int, _Process]) -> float:
     return ticks / TICKS_PER_SECOND
 
 
+def trees_cpu_seconds(*roots: int | None) -> tuple[float | None, ...]:
+    """The CPU seconds so far of each root's tree (None for a root of None), from one reading
+    of /proc: the figures of one sample are of one moment."""
+    processes = _processes()
+    return tuple(None if root is None else tree_cpu_seconds(root, processes) for root in roots)
+
+
+def thread_cpu_seconds() -> float:
+    """CPU seconds so far of the calling thread (user + system, /proc/thread-self): what a
+    client running in this process's event loop spent, without the other threads (a load
+    generator's) or the children (wrk) of the process."""
+    stat = (PROC / "thread-self" / "stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS_PER_SECOND
+
+
 async def postmaster_pid(url: str) -> int | None:
     """The PostgreSQL server's process on this machine: the parent of our backend, if that
     backend is a local process (None for a server elsewhere, or without /proc)."""

@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="check for events this often when no notification comes (default 0.5)",
     )
     publish.add_argument(
+        "--linger-seconds",
+        type=float,
+        default=0.05,
+        help="when caught up, gather events this long after a batch before the next "
+        "(fewer, larger batches; default 0.05)",
+    )
+    publish.add_argument(
         "--metrics-port",
         type=int,
         default=9102,
@@ -209,6 +216,7 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
             confirm_timeout=settings.amqp_confirm_timeout_seconds,
             batch_size=args.batch,
             poll_seconds=args.poll_seconds,
+            linger_seconds=args.linger_seconds,
             replication_barrier=settings.replication_barrier,
         )
         if args.metrics_port:

@@ -75,6 +75,12 @@ class Broker:
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
 
+    @property
+    def pid(self) -> int | None:
+        """The node's first process (rabbitmq-server), the root of its process tree; None while
+        it is not running."""
+        return None if self._process is None else self._process.pid
+
     def start(self) -> None:
         log = (self.base / "server.log").open("ab")
         self._process = subprocess.Popen(

@@ -4,7 +4,7 @@ orders as text the way it does as a number, and nothing private on the wire."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from uuid import UUID
+from uuid import UUID, uuid5
 
 import msgspec
 from hypothesis import given
@@ -23,6 +23,8 @@ from orders.eventstore import RecordedEvent
 from orders.publishing.cloudevents import TYPES, cloud_event, encode, encode_batch, event_id
 
 ORDER_ID = UUID("01937f0e-8c1a-7d5e-9a3b-4c2d1e0f9a8b")
+ID_NAMESPACE = UUID("0b8e7d1c-5a0f-4f64-9d53-2f6f3c0e9a41")
+"""The namespace of every event id since the first release: ids must not change."""
 AT = datetime(2026, 12, 2, 9, 30, 0, 123456, tzinfo=UTC)
 
 
@@ -110,6 +112,11 @@ def test_an_id_names_one_stream_and_version(stream_id: str, version: int) -> Non
         stream_id, version + 1 if version < 2**31 - 1 else 1
     )
     assert event_id(stream_id, version) != event_id(stream_id + "1", version)
+
+
+@given(st.text(max_size=80), st.integers(1, 2**31 - 1))
+def test_an_id_is_the_uuid5_of_the_version_and_the_stream(stream_id: str, version: int) -> None:
+    assert event_id(stream_id, version) == str(uuid5(ID_NAMESPACE, f"{version}:{stream_id}"))
 
 
 @given(st.integers(1, 2**31 - 1), st.integers(1, 2**31 - 1))
