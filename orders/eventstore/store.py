@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 
 from orders.eventstore import sql
 from orders.eventstore.errors import (
@@ -20,6 +21,7 @@ from orders.eventstore.errors import (
     WrongExpectedVersion,
 )
 from orders.eventstore.notify import AppendNotifier
+from orders.eventstore.syncrep import SyncRepWatch
 
 NO_STREAM: Final = "no_stream"
 ANY: Final = "any"
@@ -142,7 +144,7 @@ class EventStore:
         for attempt in range(attempts):
             try:
                 with driver_errors(stream_id):
-                    rows = await self._pool.fetch(statement, *args)
+                    rows = await fetch_committed(self._pool, statement, *args)
             except asyncpg.UniqueViolationError as exc:
                 if exc.constraint_name != "events_stream_version_key":
                     raise StoreUnavailable(f"unexpected constraint: {exc.constraint_name}") from exc
@@ -198,7 +200,8 @@ class EventStore:
             statement = self._append_each_sql[then] = sql.APPEND_EACH.format(then=then)
         try:
             with driver_errors(None):
-                rows = await self._pool.fetch(
+                rows = await fetch_committed(
+                    self._pool,
                     statement,
                     [a.stream_id for a in batch],
                     [_expected_number(a.expected) for a in batch],
@@ -290,7 +293,8 @@ class EventStore:
         if statement is None:
             statement = self._starts_sql[then] = sql.START_STREAMS.format(then=then)
         with driver_errors(stream_ids[0] if len(stream_ids) == 1 else None):
-            rows = await self._pool.fetch(
+            rows = await fetch_committed(
+                self._pool,
                 statement,
                 stream_ids,
                 [e.type for e in events],
@@ -326,8 +330,9 @@ class EventStore:
         rests on an event a failover may yet lose. At once when the mode is `off`; in `auto`
         a trivial round trip when the server has no synchronous standbys. StoreUnavailable
         when they do not confirm in time (the answer must then not be given)."""
-        with driver_errors(None):
-            await ensure_replicated(self._pool, self._barrier)
+        if self._barrier != "off":
+            with driver_errors(None):
+                await fetch_committed(self._pool, sql.ENSURE_REPLICATED, self._barrier)
 
     async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
         """Every event of `stream_id` in version order; empty if the stream does not exist."""
@@ -385,6 +390,47 @@ async def ensure_replicated(database: asyncpg.Pool | asyncpg.Connection, mode: B
     synchronous standbys hold every event read before the call. At once when `mode` is off."""
     if mode != "off":
         await database.execute(sql.ENSURE_REPLICATED, mode)
+
+
+async def fetch_committed(
+    database: asyncpg.Pool | asyncpg.Connection, statement: str, *args: Any
+) -> list[asyncpg.Record]:
+    """`database.fetch(statement, *args)` for a statement that commits on its own (outside a
+    transaction: the store's writes and its barrier), answered only if the synchronous standbys
+    confirmed the commit. StoreUnavailable when the server cut its wait for them short
+    (`pg_cancel_backend()` during the wait, see `orders.eventstore.syncrep`): the statement
+    "succeeded", but only the primary holds its commit, so nothing of it may be acknowledged.
+    Its caller answers 503, remembers nothing, and a retry of the key finds the event and
+    answers it only after the replication barrier, as any event this process did not see
+    confirmed.
+
+    No extra round trip: a listener on the statement's connection for its duration (added and
+    removed here: asyncpg's pool drops, with a warning, any log listener a connection still
+    has when released, so one per connection cannot be set up once). A statement inside a
+    transaction the caller opened commits later, at the caller's COMMIT, unwatched."""
+    if isinstance(database, asyncpg.Pool):
+        async with database.acquire() as connection:
+            return await _fetch_watched(connection, statement, args)
+    return await _fetch_watched(database, statement, args)
+
+
+async def _fetch_watched(
+    connection: asyncpg.Connection | PoolConnectionProxy[asyncpg.Record],
+    statement: str,
+    args: tuple[Any, ...],
+) -> list[asyncpg.Record]:
+    watch = SyncRepWatch()
+    connection.add_log_listener(watch)
+    try:
+        rows = await connection.fetch(statement, *args)
+    finally:
+        connection.remove_log_listener(watch)
+    # Final here: the listener has run before this coroutine resumed (see SyncRepWatch).
+    if watch.cut_short:
+        raise StoreUnavailable(
+            "commit not confirmed: its wait for the synchronous standbys was cancelled"
+        )
+    return rows
 
 
 @contextlib.contextmanager
