@@ -330,9 +330,8 @@ class EventStore:
         rests on an event a failover may yet lose. At once when the mode is `off`; in `auto`
         a trivial round trip when the server has no synchronous standbys. StoreUnavailable
         when they do not confirm in time (the answer must then not be given)."""
-        if self._barrier != "off":
-            with driver_errors(None):
-                await fetch_committed(self._pool, sql.ENSURE_REPLICATED, self._barrier)
+        with driver_errors(None):
+            await ensure_replicated(self._pool, self._barrier)
 
     async def read_stream(self, stream_id: str) -> list[RecordedEvent]:
         """Every event of `stream_id` in version order; empty if the stream does not exist."""
@@ -387,9 +386,10 @@ def recorded_event(row: asyncpg.Record) -> RecordedEvent:
 async def ensure_replicated(database: asyncpg.Pool | asyncpg.Connection, mode: BarrierMode) -> None:
     """The replication barrier (`sql.ENSURE_REPLICATED`) on `database`, for any reader that
     hands on what it read (`EventStore.ensure_replicated`, the publisher): returns once the
-    synchronous standbys hold every event read before the call. At once when `mode` is off."""
+    synchronous standbys hold every event read before the call. At once when `mode` is off;
+    StoreUnavailable when the server cut the wait short (see `fetch_committed`)."""
     if mode != "off":
-        await database.execute(sql.ENSURE_REPLICATED, mode)
+        await fetch_committed(database, sql.ENSURE_REPLICATED, mode)
 
 
 async def fetch_committed(

@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from orders.eventstore import Position
+from orders.eventstore import Position, StoreUnavailable
 from orders.eventstore import sql as store_sql
 from orders.eventstore.store import BarrierMode, ensure_replicated, recorded_event
 from orders.publishing.amqp import (
@@ -135,6 +135,8 @@ class Publisher:
                 await self._publish(term, broker, stop, backoff)
             except BATCH_FAILURES as exc:
                 await self._back_off(term, stop, backoff, "batch not confirmed", exc)
+            except StoreUnavailable as exc:
+                await self._back_off(term, stop, backoff, "standbys did not confirm", exc)
             finally:
                 with contextlib.suppress(*BROKER_FAILURES):
                     await broker.close()
@@ -186,9 +188,7 @@ class Publisher:
             batch = following
 
     async def _read(self, term: Term, after: Position) -> _Batch | None:
-        """The batch after `after`, as messages, once the synchronous standbys hold its events
-        (None when there is none): no service hears of an event that a failover may yet take
-        back (a cut-off standby stalls publication)."""
+        """The batch after `after`, as messages (None when there is none)."""
         rows = await term.conn.fetch(
             store_sql.READ_ALL, after.tx_id, after.position, self._batch_size
         )
@@ -196,40 +196,54 @@ class Publisher:
             return None
         recorded = [recorded_event(row) for row in rows]
         messages = [amqp_message(cloud_event(r, source=self._source)) for r in recorded]
-        await ensure_replicated(term.conn, self._replication_barrier)
         return _Batch(messages, recorded[-1].checkpoint)
 
     async def _publish_batch(self, term: Term, broker: Broker, batch: _Batch) -> _Batch | None:
-        """Publish `batch` and move the checkpoint past it; if it is full (there may be more
-        behind it), read the next one while the broker confirms it and return that (None
-        otherwise, or when there was none)."""
+        """Publish `batch` once the synchronous standbys hold its events, and move the
+        checkpoint past it; if it is full (there may be more behind it), read the next one
+        while the broker confirms it and return that (None otherwise, or when there was none).
+
+        The barrier comes first: no service hears of an event that a failover may yet take
+        back (a cut-off standby stalls publication; a wait for it that was cancelled raises
+        StoreUnavailable, and the batch is tried again). It covers every event read before
+        it, a batch read ahead included."""
+        await ensure_replicated(term.conn, self._replication_barrier)
         started = time.perf_counter()
-        following = None
+        ahead: asyncio.Task[_Batch | None] | None = None
         try:
             sent = await broker.send(batch.messages)
-            if len(batch.messages) < self._batch_size:
-                await sent.confirmed()
-            else:
-                # The read ahead runs on the term's connection: it is awaited whatever the
-                # confirms' outcome, so that no statement is left running on it.
+            if len(batch.messages) == self._batch_size:
                 ahead = asyncio.create_task(self._read(term, batch.reached))
-                try:
-                    await sent.confirmed()
-                finally:
-                    following = await ahead
+            try:
+                await sent.confirmed()
+            finally:
+                if ahead is not None:
+                    # The read ahead runs on the term's connection: it is waited for whatever
+                    # the confirms' outcome, so that no statement is left running on it; its
+                    # own failure is raised only once this batch is checkpointed.
+                    await asyncio.wait([ahead])
         except Unroutable as exc:
             UNROUTABLE.inc(exc.returned)
             BATCHES.labels("failed").inc()
+            _forget(ahead)
             raise
         except BATCH_FAILURES:
             BATCHES.labels("failed").inc()
+            _forget(ahead)
             raise
         CONFIRM_SECONDS.observe(time.perf_counter() - started)
         reached = batch.reached
         await term.conn.execute(sql.SET_CHECKPOINT, CHECKPOINT, reached.tx_id, reached.position)
         PUBLISHED.inc(len(batch.messages))
         BATCHES.labels("confirmed").inc()
-        return following
+        return None if ahead is None else ahead.result()
+
+
+def _forget(ahead: asyncio.Task[_Batch | None] | None) -> None:
+    """Drop a read ahead of a batch that failed (it is read again from the checkpoint),
+    failure and all."""
+    if ahead is not None and not ahead.cancelled():
+        ahead.exception()
 
 
 class _Batch(NamedTuple):
