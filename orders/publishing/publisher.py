@@ -48,7 +48,7 @@ from orders.publishing.amqp import (
 from orders.publishing.cloudevents import cloud_event
 from orders.publishing.health import Heartbeat
 from projections import sql
-from projections.catchup import LagMeter, stored_checkpoint
+from projections.catchup import Lag, LagMeter, lag, stored_checkpoint
 from projections.leadership import Leadership, Term
 from projections.wakeup import Backoff, wait_for
 
@@ -75,6 +75,11 @@ UNROUTABLE = Counter(
 )
 for _outcome in ("confirmed", "failed"):
     BATCHES.labels(_outcome)
+
+
+def _show(measured: Lag) -> None:
+    LAG_EVENTS.set(measured.events)
+    LAG_SECONDS.set(measured.seconds)
 
 
 class Publisher:
@@ -144,12 +149,19 @@ class Publisher:
     async def _back_off(
         self, term: Term, stop: asyncio.Event, backoff: Backoff, what: str, exc: BaseException
     ) -> None:
+        """Wait before trying again from the checkpoint. The lag is measured first, so that
+        it grows on the dashboard and fires its alert while the broker stays away (the
+        publish loop, which measures it otherwise, is not running); and the heartbeat beats,
+        since a loop that failed and will try again is waiting, not stuck (a restart would
+        change nothing)."""
         delay = backoff.delay()
         log.warning(
             "publisher: %s, retrying from the checkpoint",
             what,
             extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_seconds": round(delay, 2)},
         )
+        _show(await lag(term.conn, CHECKPOINT))
+        self.heartbeat.beat()
         if not await wait_for(stop, delay):
             await term.keep_alive()
 
@@ -172,10 +184,9 @@ class Publisher:
                 backoff.reset()
                 term.backoff.reset()
             self.heartbeat.beat()
-            lag = await lag_meter.after_step(term.conn, full=batch is not None)
-            if lag is not None:
-                LAG_EVENTS.set(lag.events)
-                LAG_SECONDS.set(lag.seconds)
+            measured = await lag_meter.after_step(term.conn, full=batch is not None)
+            if measured is not None:
+                _show(measured)
             if following is None and batch is not None:
                 # Caught up: gather what is committed meanwhile into the next batch.
                 await wait_for(stop, sent_at + self._linger_seconds - time.perf_counter())

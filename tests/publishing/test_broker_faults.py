@@ -54,6 +54,14 @@ async def test_a_broker_killed_under_create_load_loses_nothing(
 
         await eventually(some_delivered, f"publishing\n{process.log_text()}")
         await asyncio.to_thread(broker.kill)
+
+        async def lag_grows() -> bool:
+            # More than a publish step leaves behind at this load: measured while backing off.
+            events = await metric(port, "orders_publish_lag_events") or 0
+            seconds = await metric(port, "orders_publish_lag_seconds") or 0
+            return events >= 40 and seconds >= 1
+
+        await eventually(lag_grows, f"the lag grows while the broker is down\n{process.log_text()}")
         while_down = len(created)
         await asyncio.to_thread(broker.start)
         assert len(created) > while_down, "no create while the broker was down"
