@@ -115,11 +115,13 @@ PLAN: Final[dict[str, Callable[[Fixtures], Scenario | PerRun]]] = {
     "pay-replays": lambda f: scenarios.pay_replays(*f.pay_replay),
     "creates": lambda _: scenarios.creates(),
     "pays": lambda f: f.fresh_orders,
+    "creates-again": lambda _: scenarios.creates(name=scenarios.CREATES_AGAIN),
     "mixed": lambda _: scenarios.mixed(),
     "count-1m": lambda _: scenarios.count("1M"),
 }
 """In the order they run: the small-table reads first, then the writes, each lifecycle command
-right after the create it is compared with, then the bulk load that `count-1m` needs."""
+right after the create it is compared with (the pays between two runs of creates), then the
+bulk load that `count-1m` needs."""
 LARGE_SCENARIO: Final = "count-1m"
 VARIANT_PLAN: Final[dict[str, Callable[[str], Scenario]]] = {
     "replays": scenarios.replays,
