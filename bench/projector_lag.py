@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +26,7 @@ import msgspec
 from bench import scenarios
 from bench.load import Measurement, default_generator, percentile, run_load
 from bench.report import save_json
-from bench.service import postgres, serve
+from bench.service import orders_command, postgres, serve
 from orders.database import migrate_database
 from orders.eventstore.pool import connect
 from projections import catchup
@@ -49,11 +48,10 @@ class Result(msgspec.Struct, frozen=True):
 
 @contextmanager
 def projector(url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    orders = Path(sys.executable).with_name("orders")
     env = {**os.environ, "DATABASE_URL": url}
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [str(orders), "project", "--metrics-port", "0"], env=env, stdout=sink, stderr=sink
+            [*orders_command(), "project", "--metrics-port", "0"], env=env, stdout=sink, stderr=sink
         )
     try:
         yield process

@@ -43,7 +43,6 @@ import contextlib
 import os
 import re
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -61,7 +60,7 @@ from bench.cpu import CpuMeter, postmaster_pid, thread_cpu_seconds, trees_cpu_se
 from bench.delivery_latency import Latency, LatencyProbe
 from bench.load import Measurement, default_generator, run_load
 from bench.report import save_json
-from bench.service import free_port, postgres, serve
+from bench.service import free_port, orders_command, postgres, serve
 from orders.database import migrate_database
 from orders.eventstore import START, EventStore, Position
 from orders.eventstore.pool import connect, create_pool
@@ -181,10 +180,9 @@ def _publication(events: int, seconds: float, before: _Sample, after: _Sample) -
 @contextlib.contextmanager
 def publisher(url: str, broker: Broker, log: Path) -> Iterator[_Running]:
     """`orders publish` as a child process."""
-    orders = Path(sys.executable).with_name("orders")
     env = {**os.environ, "DATABASE_URL": url, "ORDERS_AMQP_URL": broker.url}
     port = free_port()
-    command = [str(orders), "publish", "--batch", str(BATCH), "--metrics-port", str(port)]
+    command = [*orders_command(), "publish", "--batch", str(BATCH), "--metrics-port", str(port)]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=sink)
     try:

@@ -20,6 +20,17 @@ from orders.embedded import EmbeddedPostgres
 
 READY_DEADLINE_SECONDS = 60.0
 
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def orders_command() -> list[str]:
+    """The `orders` command of the checkout this benchmark is in. Not the venv's `orders`
+    script: that imports the editable install, which names one checkout, maybe another one
+    (a benchmark run in a worktree would measure the main checkout's service). `-P` keeps the
+    working directory off sys.path; uvicorn's workers, spawned, inherit sys.path."""
+    run = f"import sys; sys.path.insert(0, {str(CHECKOUT)!r}); from orders.cli import main; "
+    return [sys.executable, "-P", "-c", run + "sys.exit(main(sys.argv[1:]))"]
+
 
 @contextmanager
 def postgres(external_url: str | None) -> Iterator[tuple[str, Path]]:
@@ -79,8 +90,7 @@ def serve(
         "ORDERS_POOL_SIZE": str(pool_size),
         **(env or {}),
     }
-    orders = Path(sys.executable).with_name("orders")
-    command = [str(orders), "serve", "--port", str(port), "--workers", str(workers)]
+    command = [*orders_command(), "serve", "--port", str(port), "--workers", str(workers)]
     with log.open("wb") as sink:
         process = subprocess.Popen(
             command, env=environment, stdout=sink, stderr=sink, start_new_session=True

@@ -17,12 +17,20 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 import httpx
 
 from orders.embedded import EmbeddedPostgres
 
-ORDERS_COMMAND = Path(sys.executable).with_name("orders")
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+# How a release's `orders` command runs: its packages first on PYTHONPATH, and `-P` so that no
+# script or working directory goes in front of them. Not the venv's `orders` script: that
+# imports the editable install, which names one checkout, maybe another than the one under
+# test (a worktree's tests would run the main checkout's service).
+PYTHON: Final = (sys.executable, "-P")
+RUN_CLI: Final = "import sys; from orders.cli import main; sys.exit(main(sys.argv[1:]))"
 READY_WITHIN_SECONDS = 30.0
 
 
@@ -35,7 +43,7 @@ class Release:
     env: Mapping[str, str] = field(default_factory=dict)
 
 
-THIS_RELEASE = Release((str(ORDERS_COMMAND),))
+THIS_RELEASE = Release((*PYTHON, "-c", RUN_CLI), env={"PYTHONPATH": str(REPOSITORY)})
 
 
 def free_port() -> int:

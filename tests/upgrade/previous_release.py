@@ -5,25 +5,17 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.processes.services import Release
+from tests.processes.services import PYTHON, REPOSITORY, RUN_CLI, Release
 
 # The release this one replaces in a rolling upgrade. Each release bumps it to the previous
 # landed main commit, the one it was branched from (today: 3c9ff55).
 PREVIOUS_RELEASE = "3c9ff55d4e6c89a2c2a8f90561c9b757340aac23"
 
-REPOSITORY = Path(__file__).resolve().parents[2]
 PACKAGES = ("orders", "projections")
-
-# `-P`: no script directory or working directory at the front of sys.path, where this
-# release's packages could shadow the ones on PYTHONPATH (this venv also installs them, as an
-# editable package, but behind PYTHONPATH).
-_PYTHON = (sys.executable, "-P")
-_RUN_CLI = "import sys; from orders.cli import main; sys.exit(main(sys.argv[1:]))"
 _IMPORT_EVERY_MODULE = """
 import importlib, pathlib, sys
 root = pathlib.Path(sys.argv[1]).resolve()
@@ -46,9 +38,9 @@ def previous_release(workdir: Path) -> Release:
     source = workdir / f"orders-{PREVIOUS_RELEASE[:7]}"
     source.mkdir()
     _extract(source)
-    release = Release((*_PYTHON, "-c", _RUN_CLI), env={"PYTHONPATH": str(source)})
+    release = Release((*PYTHON, "-c", RUN_CLI), env={"PYTHONPATH": str(source)})
     imported = subprocess.run(
-        [*_PYTHON, "-c", _IMPORT_EVERY_MODULE, str(source), *PACKAGES],
+        [*PYTHON, "-c", _IMPORT_EVERY_MODULE, str(source), *PACKAGES],
         env={**os.environ, **release.env},
         capture_output=True,
         text=True,
