@@ -39,6 +39,10 @@ class LatencyProbe:
         self._awaited: set[str] = set()
         self._settled = asyncio.Event()
 
+    def answered(self, order_id: str) -> None:
+        """Note that the create of `order_id`, one of the probe's, was answered now."""
+        self._answered[order_id] = time.monotonic()
+
     def delivered(self, order_id: str) -> None:
         """Note that the consumer got the creation of `order_id` (any order: only the probe's
         count)."""
@@ -60,15 +64,16 @@ class LatencyProbe:
                         "Idempotency-Key": f'"probe-{uuid.uuid4()}"',
                     },
                 )
-                answered = time.monotonic()
                 if answer.status_code == 201:
-                    self._answered[answer.json()["order_id"]] = answered
-                await asyncio.sleep(max(0.0, self._every_seconds - (answered - started)))
+                    self.answered(answer.json()["order_id"])
+                await asyncio.sleep(max(0.0, self._every_seconds - (time.monotonic() - started)))
 
     async def settle(self, within: float = 10.0) -> None:
         """Wait (at most `within` seconds) until every probe's creation was delivered."""
         self._awaited = set(self._answered) - set(self._delivered)
         if self._awaited:
+            # Set by any delivery while nothing was awaited yet (the whole run until now).
+            self._settled.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._settled.wait(), within)
 
