@@ -1,6 +1,6 @@
 """A PostgreSQL primary and a streaming standby on 127.0.0.1, built from the embedded server's
 own binaries (initdb, pg_basebackup -R, pg_ctl promote), and the faults the failover tests
-inflict on them: a crash, a frozen standby, a promotion.
+inflict on them: a crash, a frozen standby, a promotion, and the old primary's return.
 
 The migrated `orders` database is made once (`Template`) and copied for each cluster, so a
 test pays for a copy, two starts and a base backup, not for initdb and migrations."""
@@ -34,14 +34,17 @@ STREAMING_WITHIN_SECONDS = 30.0
 
 
 def _pg(command: str, *args: str) -> None:
-    subprocess.run(
+    done = subprocess.run(
         [str(BIN / command), *args],
-        check=True,
+        check=False,
         user=RUN_AS,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        text=True,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"{command} exited with {done.returncode}:\n{done.stderr}")
 
 
 def _owned(path: Path) -> None:
@@ -126,13 +129,20 @@ class Template:
         node = Node(self.data_dir, free_port())
         node.configure(
             listen_addresses="127.0.0.1",
-            unix_socket_directories=str(self.data_dir),
+            # TCP only (every client here uses 127.0.0.1): a socket in the data directory
+            # would be one more file there, which pg_rewind fails to copy.
+            unix_socket_directories="",
             wal_level="replica",
             max_connections="200",
             # A killed process loses nothing the kernel has, so flushing to disk would only
             # slow the tests; what a standby has not received is lost all the same.
             fsync="off",
-            full_page_writes="off",
+            # What pg_rewind needs to bring a failed primary back as a standby (as failover
+            # managers set them: CloudNativePG does).
+            # Its WAL back to the point where the two histories parted is kept, too.
+            full_page_writes="on",
+            wal_log_hints="on",
+            wal_keep_size="256MB",
         )
         await asyncio.to_thread(node.start)
         try:
@@ -169,10 +179,7 @@ class Cluster:
         subprocess.run(
             ["cp", "-a", str(self._template.data_dir), str(self.primary.data_dir)], check=True
         )
-        self.primary.configure(
-            synchronous_standby_names="*" if self.synchronous else "",
-            unix_socket_directories=str(self.primary.data_dir),
-        )
+        self.primary.configure(synchronous_standby_names="*" if self.synchronous else "")
         self.primary.start()
         _pg(
             "pg_basebackup",
@@ -190,7 +197,6 @@ class Cluster:
             "-c",
             "fast",
         )
-        self.standby.configure(unix_socket_directories=str(self.standby.data_dir))
         self.standby.start()
 
     async def wait_streaming(self) -> None:
@@ -234,6 +240,26 @@ class Cluster:
         self.standby.crash()
         await asyncio.to_thread(self.standby.start)
         await self.promote_standby()
+
+    async def rejoin_old_primary(self) -> None:
+        """After a failover (`fail_over_to_a_lagging_standby`): bring the old primary back as
+        the new primary's synchronous standby, as a failover manager does. pg_rewind winds its
+        data directory back to where the two histories parted, dropping what only it held,
+        and copies the new primary's since (`-R`: it then follows the new primary); the new
+        primary waits for it again. The two nodes swap roles here."""
+        old, new = self.primary, self.standby
+        source = f"host=127.0.0.1 port={new.port} user=postgres dbname=postgres"
+        await asyncio.to_thread(
+            _pg, "pg_rewind", "-D", str(old.data_dir), "--source-server", source, "-R"
+        )
+        await asyncio.to_thread(old.start)
+        conn = await asyncpg.connect(new.url())
+        try:
+            await conn.execute("ALTER SYSTEM SET synchronous_standby_names = '*'")
+            await conn.execute("SELECT pg_reload_conf()")
+        finally:
+            await conn.close()
+        self.primary, self.standby = new, old
 
     def stop(self) -> None:
         self.standby.stop()
