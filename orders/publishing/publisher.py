@@ -151,9 +151,9 @@ class Publisher:
     ) -> None:
         """Wait before trying again from the checkpoint. The lag is measured first, so that
         it grows on the dashboard and fires its alert while the broker stays away (the
-        publish loop, which measures it otherwise, is not running); and the heartbeat beats,
-        since a loop that failed and will try again is waiting, not stuck (a restart would
-        change nothing)."""
+        publish loop, which measures it otherwise, is not running). The heartbeat does not
+        beat: a leader that fails for a minute is restarted, and a standby that may reach
+        the broker from elsewhere takes the lead (deployments/README.md)."""
         delay = backoff.delay()
         log.warning(
             "publisher: %s, retrying from the checkpoint",
@@ -161,7 +161,6 @@ class Publisher:
             extra={"error": f"{type(exc).__name__}: {exc}", "retry_in_seconds": round(delay, 2)},
         )
         _show(await lag(term.conn, CHECKPOINT))
-        self.heartbeat.beat()
         if not await wait_for(stop, delay):
             await term.keep_alive()
 
