@@ -33,6 +33,10 @@ DATABASE = "orders"
 STREAMING_WITHIN_SECONDS = 30.0
 
 
+class PgCommandFailed(Exception):
+    """One of PostgreSQL's programs exited non-zero; the message holds what it printed."""
+
+
 def _pg(command: str, *args: str) -> None:
     done = subprocess.run(
         [str(BIN / command), *args],
@@ -44,7 +48,7 @@ def _pg(command: str, *args: str) -> None:
         text=True,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"{command} exited with {done.returncode}:\n{done.stderr}")
+        raise PgCommandFailed(f"{command} exited with {done.returncode}:\n{done.stderr}")
 
 
 def _owned(path: Path) -> None:
@@ -82,7 +86,7 @@ class Node:
     def stop(self) -> None:
         if (self.data_dir / "postmaster.pid").exists():
             self.signal(signal.SIGCONT)  # a frozen server cannot shut down
-            with contextlib.suppress(subprocess.CalledProcessError):
+            with contextlib.suppress(PgCommandFailed):
                 _pg("pg_ctl", "-w", "-D", str(self.data_dir), "-m", "immediate", "stop")
 
     def processes(self) -> list[psutil.Process]:
@@ -137,9 +141,9 @@ class Template:
             # A killed process loses nothing the kernel has, so flushing to disk would only
             # slow the tests; what a standby has not received is lost all the same.
             fsync="off",
-            # What pg_rewind needs to bring a failed primary back as a standby (as failover
-            # managers set them: CloudNativePG does).
-            # Its WAL back to the point where the two histories parted is kept, too.
+            # What pg_rewind needs to bring a failed primary back as a standby, as failover
+            # managers set it (CloudNativePG does): hints and full pages in the WAL, and the
+            # WAL kept back to where the two histories parted.
             full_page_writes="on",
             wal_log_hints="on",
             wal_keep_size="256MB",
